@@ -1,0 +1,503 @@
+"""The `hub` command: what an ops person types.
+
+Exit codes: 0 all good; 1 something needs attention (records dead-lettered, a failed run,
+a broken audit chain); 2 the config (or a mapping) is wrong. Every listing takes --json.
+Errors are printed as sentences naming where the problem is, never as tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from hub.config.model import Settings
+from hub.errors import ConfigError, HubError, StoreError
+
+EXIT_ATTENTION = 1
+EXIT_CONFIG = 2
+
+
+def _fail(message: str, code: int = EXIT_ATTENTION) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn Liaison's errors into messages and exit codes."""
+    try:
+        yield
+    except ConfigError as exc:
+        n = len(exc.problems)
+        click.echo(f"The configuration has {n} problem{'s' if n != 1 else ''}:", err=True)
+        for p in exc.problems:
+            click.echo(f"  {p}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except StoreError as exc:
+        _fail(f"Store problem: {exc}")
+    except HubError as exc:
+        _fail(str(exc))
+
+
+def _emit_json(data: Any) -> None:
+    from hub.config import redact
+
+    click.echo(json.dumps(redact(data), indent=2, default=str, ensure_ascii=False))
+
+
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    cells = [[("" if v is None else str(v)) for v in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for r in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+class Ctx:
+    """Lazily loaded settings and store for one command."""
+
+    def __init__(self, config: str | None) -> None:
+        self.config_opt = config
+        self._settings: Settings | None = None
+        self._store: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        from hub.config import find_config, load
+
+        if self._settings is None:
+            self._settings = load(find_config(self.config_opt))
+        return self._settings
+
+    @property
+    def store(self) -> Any:
+        from hub.store import Store
+
+        if self._store is None:
+            self._store = Store(self.settings.store_url)
+        return self._store
+
+    def engine(self) -> Any:
+        from hub.audit import AuditObserver
+        from hub.sync.engine import SyncEngine
+
+        return SyncEngine(self.settings, self.store, observers=[AuditObserver(self.store)])
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "-c", metavar="PATH", envvar="HUB_CONFIG",
+              help="The config file (default: $HUB_CONFIG, else ./hub.yaml).")
+@click.version_option(package_name="liaison-hub", prog_name="hub")
+@click.pass_context
+def main(click_ctx: click.Context, config: str | None) -> None:
+    """Liaison keeps your CRM, accounting, email and project tools in sync."""
+    click_ctx.obj = Ctx(config)
+
+
+# -- set up ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite an existing hub.yaml.")
+def init(directory: Path, force: bool) -> None:
+    """Write a commented example hub.yaml (and a data/ folder) into DIRECTORY."""
+    from hub.config import example_config
+
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "hub.yaml"
+    if target.exists() and not force:
+        _fail(f"{target} already exists; use --force to overwrite it")
+    target.write_text(example_config(), encoding="utf-8")
+    (directory / "data").mkdir(exist_ok=True)
+    click.echo(f"Wrote {target}. Next: edit it, then run `hub check`.")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def check(ctx: Ctx, as_json: bool) -> None:
+    """Validate the config, its mappings and its connectors without touching the store."""
+    from hub.checks import check_settings
+
+    with _errors():
+        settings = ctx.settings
+        summary = check_settings(settings)
+    if as_json:
+        _emit_json(summary)
+        return
+    click.echo(f"{settings.file}: OK")
+    click.echo(f"  {summary['systems']} systems ({summary['connected']} connected, "
+               f"{summary['silos']} disconnected silos), {summary['flows']} flows, "
+               f"{summary['mappings']} mappings compiled")
+
+
+@main.command()
+@pass_ctx
+def migrate(ctx: Ctx) -> None:
+    """Create or upgrade the store's tables to this version of Liaison."""
+    from hub.store import Store
+    from hub.store.db import redact_url
+
+    with _errors():
+        url = ctx.settings.store_url
+        before, after = Store.migrate(url)
+    if before == after:
+        click.echo(f"{redact_url(url)} is up to date (migration {after}).")
+    else:
+        click.echo(f"{redact_url(url)} migrated from {before or 'empty'} to {after}.")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def connectors(as_json: bool) -> None:
+    """List installed connectors and what each can do."""
+    from hub import registry
+
+    rows = []
+    for name, cls in sorted(registry.available().items()):
+        caps = cls.capabilities
+        rows.append({"name": name,
+                     "entities": {e: {"object": s.object, "read": s.read, "write": s.write,
+                                      "incremental": s.incremental, "deletes": s.deletes}
+                                  for e, s in caps.entities.items()},
+                     "batch_size": caps.batch_size, "webhooks": caps.webhooks,
+                     "settings": dict(caps.settings)})
+    failures = registry.failures()
+    if as_json:
+        _emit_json({"connectors": rows, "failed": failures})
+        return
+    table = []
+    for r in rows:
+        ents = r["entities"]
+        reads = ",".join(e for e, s in ents.items() if s["read"])
+        writes = ",".join(e for e, s in ents.items() if s["write"])
+        incr = ",".join(e for e, s in ents.items() if s["incremental"]) or "-"
+        table.append([r["name"], reads, writes, incr, r["batch_size"],
+                      "yes" if r["webhooks"] else "no"])
+    _table(table, ["connector", "reads", "writes", "incremental", "batch", "webhooks"])
+    for name, reason in failures.items():
+        click.echo(f"! connector {name} failed to load and was skipped: {reason}", err=True)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def systems(ctx: Ctx, as_json: bool) -> None:
+    """The inventory: every system, its owner, whether it is connected, its last sync."""
+    from hub.inventory import inventory
+
+    with _errors():
+        rows = inventory(ctx.settings, ctx.store)
+    if as_json:
+        _emit_json(rows)
+        return
+    _table([[r["system"], r["category"], r["owner"] or "(no owner!)",
+             r["connector"] or "not connected", r["last_sync"] or "never"] for r in rows],
+           ["system", "category", "owner", "connection", "last successful sync"])
+
+
+# -- syncing -----------------------------------------------------------------------------
+
+
+def _progress_printer() -> Callable[[Any], None] | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(c: Any) -> None:
+        click.echo(f"\r  read {c.read:,}  created {c.created:,}  updated {c.updated:,}  "
+                   f"unchanged {c.unchanged:,}  written {c.written:,}  "
+                   f"dead-lettered {c.dead_lettered + c.write_failed:,}", err=True, nl=False)
+
+    return show
+
+
+def _report_dict(report: Any) -> dict[str, Any]:
+    c = report.counts
+    return {"run": report.run_id, "flow": report.flow, "status": report.status,
+            "resumed": report.resumed, "error": report.error, "seconds": round(report.seconds, 3),
+            "counts": c.as_row(), "skipped_reasons": dict(c.skip_reasons),
+            "balanced": c.balanced(), "notes": list(report.notes)}
+
+
+@main.command()
+@click.argument("flow")
+@click.option("--full", is_flag=True, help="Read everything, not just what changed; detect "
+              "records deleted in the source.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_ctx
+def sync(ctx: Ctx, flow: str, full: bool, dry_run: bool, as_json: bool) -> None:
+    """Run FLOW now. Exit 0 when everything was delivered, 1 otherwise, 2 on bad config."""
+    with _errors():
+        engine = ctx.engine()
+        progress = None if as_json else _progress_printer()
+        report = engine.run(flow, full=full, dry_run=dry_run, progress=progress)
+    if progress is not None:
+        click.echo("", err=True)
+    if as_json:
+        _emit_json(_report_dict(report))
+        sys.exit(report.exit_code)
+    c = report.counts
+    title = "Dry run of" if dry_run else ("Resumed run" if report.resumed else "Run")
+    click.echo(f"{title} {report.run_id or ''} of flow {report.flow}: {report.status} "
+               f"in {report.seconds:.1f}s".replace("  ", " "))
+    click.echo(f"  read {c.read}: created {c.created}, updated {c.updated}, unchanged "
+               f"{c.unchanged}, skipped {c.skipped}, dead-lettered {c.dead_lettered}")
+    verb = "would write" if dry_run else "written"
+    click.echo(f"  targets: {verb} {c.written}, already up to date {c.write_unchanged}, "
+               f"dead-lettered {c.write_failed}, waiting to retry {c.pending}")
+    if c.deleted:
+        click.echo(f"  deleted in source: {c.deleted}")
+    for reason, n in c.skip_reasons.items():
+        click.echo(f"  skipped {n}: {reason}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
+    if report.error:
+        click.echo(f"  error: {report.error}", err=True)
+    if c.dead_lettered or c.write_failed:
+        click.echo("  see `hub dlq list` for the dead-lettered records and why")
+    sys.exit(report.exit_code)
+
+
+@main.command()
+@click.option("--flow", help="Only this flow's runs.")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def runs(ctx: Ctx, flow: str | None, limit: int, as_json: bool) -> None:
+    """Recent runs with their counts."""
+    with _errors(), ctx.store.connect() as conn:
+        rows = ctx.store.list_runs(conn, flow, limit)
+    data = [dict(r._mapping) for r in rows]
+    if as_json:
+        _emit_json(data)
+        return
+    _table([[r["id"], r["flow"], r["mode"], r["status"], r["started_at"][:19], r["read"],
+             r["created"], r["updated"], r["unchanged"], r["skipped"],
+             r["dead_lettered"] + r["write_failed"], r["written"], r["error"] or ""]
+            for r in data],
+           ["run", "flow", "mode", "status", "started", "read", "created", "updated",
+            "unchanged", "skipped", "dead", "written", "error"])
+
+
+# -- dead letters ------------------------------------------------------------------------
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: records that could not be synced, with the reason."""
+
+
+@dlq.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include replayed and discarded ones.")
+@click.option("--flow", help="Only this flow's.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def dlq_list(ctx: Ctx, show_all: bool, flow: str | None, as_json: bool) -> None:
+    """List dead letters (open ones unless --all)."""
+    with _errors(), ctx.store.connect() as conn:
+        rows = ctx.store.list_dead_letters(conn, status=None if show_all else "open",
+                                           flow=flow, limit=1000)
+    data = [{k: v for k, v in r._mapping.items() if k != "payload"} for r in rows]
+    if as_json:
+        _emit_json(data)
+        return
+    if not data:
+        click.echo("No dead letters.")
+        return
+    _table([[r["id"], r["flow"], r["system"], r["stage"], r["external_id"] or "-",
+             r["status"], r["error"][:100]] for r in data],
+           ["id", "flow", "system", "stage", "record", "status", "reason"])
+
+
+@dlq.command("show")
+@click.argument("dead_letter", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def dlq_show(ctx: Ctx, dead_letter: int, as_json: bool) -> None:
+    """Show one dead letter: the record as it was read or written, and why it failed."""
+    with _errors(), ctx.store.connect() as conn:
+        row = ctx.store.get_dead_letter(conn, dead_letter)
+    if row is None:
+        _fail(f"there is no dead letter {dead_letter} (see `hub dlq list`)")
+    data = dict(row._mapping)
+    data["payload"] = json.loads(data["payload"])
+    if as_json:
+        _emit_json(data)
+        return
+    for key in ("id", "flow", "system", "entity", "stage", "external_id", "canonical_id",
+                "status", "attempts", "first_failed_at", "last_failed_at", "error"):
+        click.echo(f"{key:>15}: {data[key]}")
+    from hub.config import redact
+
+    click.echo("        payload:")
+    click.echo(json.dumps(redact(data["payload"]), indent=2, ensure_ascii=False, default=str))
+
+
+@dlq.command("replay")
+@click.argument("dead_letters", type=int, nargs=-1, required=True)
+@pass_ctx
+def dlq_replay(ctx: Ctx, dead_letters: tuple[int, ...]) -> None:
+    """Send dead-lettered records through their flow again (safe to repeat)."""
+    from hub.sync.replay import replay
+
+    failed = 0
+    with _errors():
+        engine = ctx.engine()
+        for dl in dead_letters:
+            outcome = replay(engine, dl)
+            click.echo(outcome.message)
+            failed += outcome.counts.dead_lettered + outcome.counts.write_failed
+    sys.exit(EXIT_ATTENTION if failed else 0)
+
+
+@dlq.command("discard")
+@click.argument("dead_letters", type=int, nargs=-1, required=True)
+@pass_ctx
+def dlq_discard(ctx: Ctx, dead_letters: tuple[int, ...]) -> None:
+    """Give up on dead letters on purpose (they are kept, marked discarded)."""
+    from hub.sync.replay import discard
+
+    with _errors():
+        engine = ctx.engine()
+        for dl in dead_letters:
+            click.echo(discard(engine, dl).message)
+
+
+# -- audit -------------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@click.option("--record", help="A canonical id or an external id.")
+@click.option("--system", help="Only changes in this system.")
+@click.option("--flow", help="Only changes made by this flow.")
+@click.option("--since", help="Only changes at or after this time (e.g. 2026-11-01 or "
+              "2026-11-01T08:00:00Z).")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def audit(click_ctx: click.Context, record: str | None, system: str | None, flow: str | None,
+          since: str | None, limit: int, as_json: bool) -> None:
+    """Search the audit trail (newest first); `hub audit verify` checks its hash chain."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    ctx: Ctx = click_ctx.obj
+    with _errors(), ctx.store.connect() as conn:
+        rows = ctx.store.query_audit(conn, record=record, system=system, flow=flow,
+                                     since=since, limit=limit)
+    data = [dict(r._mapping) for r in rows]
+    for d in data:
+        d["diff"] = json.loads(d["diff"])
+    if as_json:
+        _emit_json(data)
+        return
+    if not data:
+        click.echo("No audit events match.")
+        return
+    for d in data:
+        fields = ", ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in list(d["diff"].items())[:6])
+        more = " ..." if len(d["diff"]) > 6 else ""
+        click.echo(f"#{d['seq']} {d['at'][:19]} {d['action']} {d['entity']} {d['canonical_id']}"
+                   f" [{d['system'] or '-'} {d['external_id'] or ''}] run {d['run_id']}")
+        if fields:
+            click.echo(f"    {fields}{more}")
+
+
+@audit.command("verify")
+@pass_ctx
+def audit_verify(ctx: Ctx) -> None:
+    """Check the audit chain: exit 0 if intact, 1 naming the first bad event."""
+    with _errors():
+        result = ctx.store.verify_audit()
+    if result.ok:
+        click.echo(f"Audit chain intact: {result.checked} events verified.")
+        return
+    _fail(f"Audit chain BROKEN at event {result.bad_seq}: {result.message} "
+          f"({result.checked} events before it verified).")
+
+
+# -- mappings ----------------------------------------------------------------------------
+
+
+@main.group("map")
+def map_group() -> None:
+    """Work with mapping files."""
+
+
+@map_group.command("preview")
+@click.argument("mapping")
+@click.option("--input", "input_file", required=True, type=click.Path(exists=True,
+              dir_okay=False, path_type=Path), help="A native record as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def map_preview(mapping: str, input_file: Path, as_json: bool) -> None:
+    """Show MAPPING applied to a record: native -> canonical -> native, with validation."""
+    from hub.canonical import validate
+    from hub.mapping import compile_mapping, load_mapping
+
+    with _errors():
+        compiled = compile_mapping(load_mapping(mapping))
+        try:
+            native = json.loads(input_file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            _fail(f"{input_file}: not a JSON record: {exc}", EXIT_CONFIG)
+        inbound = compiled.inbound(native, {})
+        problems = validate(compiled.entity, inbound.data)
+        back = compiled.outbound(inbound.data, {})
+    result = {"external_id": inbound.external_id, "canonical": inbound.data,
+              "updated_at": inbound.updated_at, "deleted": inbound.deleted,
+              "skip_reason": inbound.skip_reason, "validation": problems or "valid",
+              "native_again": back}
+    if as_json:
+        _emit_json(result)
+    else:
+        click.echo(f"record {inbound.external_id} -> canonical {compiled.entity}:")
+        click.echo(json.dumps(inbound.data, indent=2, ensure_ascii=False, default=str))
+        click.echo("validation: " + ("valid" if not problems else "; ".join(problems)))
+        if inbound.skip_reason:
+            click.echo(f"would be skipped: {inbound.skip_reason}")
+        click.echo(f"canonical -> {compiled.connector} {compiled.object} again:")
+        click.echo(json.dumps(back, indent=2, ensure_ascii=False, default=str))
+    sys.exit(EXIT_ATTENTION if problems else 0)
+
+
+# -- demo and sandboxes ------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("liaison-demo"), show_default=True,
+              help="Where to write the demo's config, store and spreadsheets.")
+@click.option("--count", default=200, show_default=True, help="Contacts in the CRM sandbox.")
+def demo(directory: Path, count: int) -> None:
+    """Start a HubSpot sandbox, sync it into spreadsheets, and print what happened."""
+    from hub.demo import run_demo
+
+    with _errors():
+        code = run_demo(directory, count, echo=click.echo)
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("vendor", type=click.Choice(["hubspot"]))
+@click.option("--port", default=8001, show_default=True)
+@click.option("--seed", default=1, show_default=True)
+@click.option("--count", default=100, show_default=True)
+def sandbox(vendor: str, port: int, seed: int, count: int) -> None:
+    """Run a vendor's sandbox (an emulator of its API) on 127.0.0.1 until Ctrl-C."""
+    from connectors.hubspot.sandbox import main as hubspot_main
+
+    hubspot_main(["--port", str(port), "--seed", str(seed), "--count", str(count)])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,5 @@
+"""The store: canonical records, links, cursors, runs, dead letters, outbox and audit chain."""
+
+from hub.store.repo import AuditInput, LinkRow, RecordRow, Store, VerifyResult, now_iso
+
+__all__ = ["AuditInput", "LinkRow", "RecordRow", "Store", "VerifyResult", "now_iso"]

@@ -1,0 +1,121 @@
+"""Opening the database and migrating it: the store's only contact with engines and Alembic.
+
+SQLite (the embedded default) runs in WAL mode with BEGIN IMMEDIATE transactions, so two
+writers queue for the lock instead of failing half way; PostgreSQL uses a connection pool.
+An empty SQLite file is migrated on first use; any other database that is behind asks the
+operator to run `hub migrate`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from hub.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid database URL>"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # The driver's own transaction handling is disabled so that BEGIN IMMEDIATE (below)
+    # takes the write lock up front; WAL lets readers (the dashboard) run beside a sync.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` (sqlite:///path or postgresql+psycopg://...), tuned per database."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"store URL {url!r} is not a database URL "
+                         "(expected sqlite:///path/to/file.db or postgresql://...)") from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_size=5, max_overflow=10, pool_pre_ping=True)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"no database driver for {redact_url(url)}: {exc} "
+                         "(for PostgreSQL install the 'postgres' extra)") from None
+
+
+def _alembic_config(engine_conn: Any) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = engine_conn
+    return cfg
+
+
+def head_revision() -> str | None:
+    """The newest migration shipped with this version of Liaison."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at (None for an empty database)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine) -> tuple[str | None, str | None]:
+    """Bring the database to the newest migration; returns (before, after)."""
+    try:
+        before = current_revision(engine)
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), "head")
+        return before, current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"could not migrate {redact_url(str(engine.url))}: "
+                         f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
+
+
+def ensure_ready(engine: Engine, *, auto_migrate: bool) -> None:
+    """Check the schema is current; migrate an empty (or any, if allowed) database."""
+    try:
+        current = current_revision(engine)
+        empty = current is None and not inspect(engine).get_table_names()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open the store {redact_url(str(engine.url))}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    head = head_revision()
+    if current == head:
+        return
+    if empty or auto_migrate:
+        migrate(engine)
+        return
+    raise StoreError(f"the store {redact_url(str(engine.url))} is at migration {current}, "
+                     f"this version of Liaison needs {head}: run `hub migrate`")

@@ -1,0 +1,531 @@
+"""The one module that issues SQL. Everything above it speaks in rows and dicts.
+
+Hot-path calls take a page's worth of keys and issue one statement (IN lists, executemany
+upserts), never one statement per record. SQLAlchemy exceptions are translated to StoreError
+here: nothing above the store sees a driver exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub.errors import StoreError
+from hub.store import tables as t
+from hub.store.db import ensure_ready, make_engine, migrate, redact_url
+
+T = TypeVar("T")
+IN_CHUNK = 500  # stay well below SQLite's bound-parameter limit
+
+
+def now_iso() -> str:
+    """The current time as an RFC 3339 UTC string with microseconds."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def iso_in(seconds: float) -> str:
+    """An RFC 3339 UTC timestamp `seconds` from now."""
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dumps(value: Any) -> str:
+    """Serialise to compact JSON text (orjson), keys sorted for stable storage."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def loads(text: str | None) -> Any:
+    """Parse JSON text written by `dumps`."""
+    return orjson.loads(text) if text else None
+
+
+def _chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """A record's id in one system, and the fingerprint of it as that system sees it."""
+
+    canonical_id: str
+    external_id: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """A canonical record as stored."""
+
+    id: str
+    entity: str
+    data: dict[str, Any]
+    sources: dict[str, list[Any]]
+    fingerprint: str
+    stub: bool
+    deleted: bool
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class AuditInput:
+    """An audit event before the chain assigns its sequence number and hash."""
+
+    entity: str
+    action: str
+    canonical_id: str | None = None
+    system: str | None = None
+    external_id: str | None = None
+    diff: Mapping[str, Any] | None = None
+    run_id: int | None = None
+    flow: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of checking the audit chain."""
+
+    ok: bool
+    checked: int
+    bad_seq: int | None = None
+    message: str = ""
+
+
+def event_hash(prev_hash: str, seq: int, at: str, run_id: int | None, flow: str | None,
+               entity: str, canonical_id: str | None, system: str | None,
+               external_id: str | None, action: str, diff: str) -> str:
+    """The chain hash of one event: covers its position, content and the previous hash."""
+    body = orjson.dumps([seq, at, run_id, flow, entity, canonical_id, system, external_id,
+                         action, diff, prev_hash])
+    return hashlib.sha256(body).hexdigest()
+
+
+class Store:
+    """The database behind Liaison, opened from a URL (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str, *, auto_migrate: bool = False) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        ensure_ready(self.engine, auto_migrate=auto_migrate)
+        self.dialect = self.engine.dialect.name
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    @classmethod
+    def migrate(cls, url: str) -> tuple[str | None, str | None]:
+        """Apply pending migrations to the database at `url`; returns (before, after)."""
+        engine = make_engine(url)
+        try:
+            return migrate(engine)
+        finally:
+            engine.dispose()
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error on {redact_url(self.url)}: "
+                             f"{str(exc).splitlines()[0]}") from None
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A read connection (no transaction kept open after the block)."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error on {redact_url(self.url)}: "
+                             f"{str(exc).splitlines()[0]}") from None
+
+    def _insert(self, table: Table) -> Any:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _upsert(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+                keys: Sequence[str], update_cols: Sequence[str] | None = None) -> None:
+        if not rows:
+            return
+        ins = self._insert(table)
+        cols = update_cols if update_cols is not None else [
+            c for c in rows[0] if c not in keys]
+        if cols:
+            stmt = ins.on_conflict_do_update(index_elements=list(keys),
+                                             set_={c: ins.excluded[c] for c in cols})
+        else:
+            stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
+        conn.execute(stmt, list(rows))
+
+    # -- records -----------------------------------------------------------------------
+
+    def get_records(self, conn: Connection, ids: Iterable[str]) -> dict[str, RecordRow]:
+        """Canonical records by id."""
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, RecordRow] = {}
+        r = t.records.c
+        for chunk in _chunks(wanted):
+            for row in conn.execute(select(t.records).where(r.id.in_(chunk))):
+                out[row.id] = RecordRow(row.id, row.entity, orjson.loads(row.data),
+                                        orjson.loads(row.sources), row.fingerprint, row.stub,
+                                        row.deleted, row.created_at, row.updated_at)
+        return out
+
+    def upsert_records(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert or replace canonical records (rows carry every column but created_at on update)."""
+        self._upsert(conn, t.records, rows, ["id"],
+                     ["data", "sources", "fingerprint", "stub", "deleted", "updated_at",
+                      "schema_version"])
+
+    def insert_stubs(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Create placeholder records for references whose record has not been read yet."""
+        self._upsert(conn, t.records, rows, ["id"], [])
+
+    def count_records(self, conn: Connection, entity: str | None = None) -> int:
+        """How many live (non-stub) canonical records there are."""
+        q = select(func.count()).select_from(t.records).where(t.records.c.stub.is_(False))
+        if entity:
+            q = q.where(t.records.c.entity == entity)
+        return int(conn.execute(q).scalar_one())
+
+    # -- links -------------------------------------------------------------------------
+
+    def links_by_external(self, conn: Connection, system: str, entity: str,
+                          external_ids: Iterable[str]) -> dict[str, LinkRow]:
+        """Links of `system` keyed by the system's own ids."""
+        wanted = list(dict.fromkeys(external_ids))
+        out: dict[str, LinkRow] = {}
+        c = t.links.c
+        for chunk in _chunks(wanted):
+            q = select(c.canonical_id, c.external_id, c.fingerprint).where(
+                c.system == system, c.entity == entity, c.external_id.in_(chunk))
+            for row in conn.execute(q):
+                out[row.external_id] = LinkRow(row.canonical_id, row.external_id,
+                                               row.fingerprint)
+        return out
+
+    def links_by_canonical(self, conn: Connection, system: str, entity: str,
+                           canonical_ids: Iterable[str]) -> dict[str, LinkRow]:
+        """Links of `system` keyed by canonical id."""
+        wanted = list(dict.fromkeys(canonical_ids))
+        out: dict[str, LinkRow] = {}
+        c = t.links.c
+        for chunk in _chunks(wanted):
+            q = select(c.canonical_id, c.external_id, c.fingerprint).where(
+                c.system == system, c.entity == entity, c.canonical_id.in_(chunk))
+            for row in conn.execute(q):
+                out[row.canonical_id] = LinkRow(row.canonical_id, row.external_id,
+                                                row.fingerprint)
+        return out
+
+    def links_of_records(self, conn: Connection, canonical_ids: Iterable[str]
+                         ) -> dict[str, list[tuple[str, str]]]:
+        """Every (system, external id) of each record."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        c = t.links.c
+        for chunk in _chunks(list(canonical_ids)):
+            q = select(c.canonical_id, c.system, c.external_id).where(c.canonical_id.in_(chunk))
+            for row in conn.execute(q):
+                out.setdefault(row.canonical_id, []).append((row.system, row.external_id))
+        return out
+
+    def upsert_links(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert or update links (system, entity, external_id, canonical_id, fingerprint...)."""
+        self._upsert(conn, t.links, rows, ["system", "entity", "external_id"],
+                     [k for k in rows[0] if k not in ("system", "entity", "external_id")]
+                     if rows else [])
+
+    def delete_links(self, conn: Connection, system: str, entity: str,
+                     canonical_ids: Sequence[str]) -> None:
+        """Forget the links of records removed from `system`."""
+        c = t.links.c
+        for chunk in _chunks(list(canonical_ids)):
+            conn.execute(delete(t.links).where(c.system == system, c.entity == entity,
+                                               c.canonical_id.in_(chunk)))
+
+    def mark_seen(self, conn: Connection, system: str, entity: str,
+                  external_ids: Sequence[str], run_id: int) -> None:
+        """Record that a full refresh read these records (the rest may have been deleted)."""
+        c = t.links.c
+        for chunk in _chunks(list(external_ids)):
+            conn.execute(update(t.links).where(c.system == system, c.entity == entity,
+                                               c.external_id.in_(chunk))
+                         .values(seen_run=run_id))
+
+    def unseen_links(self, conn: Connection, system: str, entity: str,
+                     run_id: int) -> list[LinkRow]:
+        """Links a full refresh did not see: their records are gone from the system."""
+        c = t.links.c
+        q = select(c.canonical_id, c.external_id, c.fingerprint).where(
+            c.system == system, c.entity == entity,
+            or_(c.seen_run.is_(None), c.seen_run != run_id))
+        return [LinkRow(r.canonical_id, r.external_id, r.fingerprint) for r in conn.execute(q)]
+
+    # -- match keys --------------------------------------------------------------------
+
+    def match_lookup(self, conn: Connection, entity: str,
+                     keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Canonical ids owning the given (key name, value) pairs."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[tuple[str, str], str] = {}
+        c = t.match_keys.c
+        by_name: dict[str, list[str]] = {}
+        for name, value in wanted:
+            by_name.setdefault(name, []).append(value)
+        for name, values in by_name.items():
+            for chunk in _chunks(values):
+                q = select(c.name, c.value, c.canonical_id).where(
+                    c.entity == entity, c.name == name, c.value.in_(chunk))
+                for row in conn.execute(q):
+                    out[(row.name, row.value)] = row.canonical_id
+        return out
+
+    def replace_match_keys(self, conn: Connection, entity: str,
+                           keys: Mapping[str, Mapping[str, str]]) -> None:
+        """Set each record's match keys; a key another record already owns stays with it."""
+        if not keys:
+            return
+        c = t.match_keys.c
+        ids = list(keys)
+        for chunk in _chunks(ids):
+            conn.execute(delete(t.match_keys).where(c.entity == entity,
+                                                    c.canonical_id.in_(chunk)))
+        rows = [{"entity": entity, "name": n, "value": v, "canonical_id": cid}
+                for cid, kv in keys.items() for n, v in kv.items()]
+        self._upsert(conn, t.match_keys, rows, ["entity", "name", "value"], [])
+
+    # -- cursors -----------------------------------------------------------------------
+
+    def get_cursor(self, conn: Connection, flow: str, system: str) -> dict[str, Any] | None:
+        """The committed cursor of a flow on one source."""
+        c = t.cursors.c
+        row = conn.execute(select(c.value).where(c.flow == flow, c.system == system)).first()
+        return loads(row.value) if row else None
+
+    def set_cursor(self, conn: Connection, flow: str, system: str,
+                   cursor: Mapping[str, Any] | None) -> None:
+        """Move a flow's cursor (call only in the transaction that commits the page)."""
+        self._upsert(conn, t.cursors, [{"flow": flow, "system": system, "value": dumps(cursor),
+                                        "updated_at": now_iso()}], ["flow", "system"])
+
+    def reset_cursors(self, conn: Connection, flow: str) -> None:
+        """Forget where a flow had got to (the next run reads everything)."""
+        conn.execute(delete(t.cursors).where(t.cursors.c.flow == flow))
+
+    # -- outbox ------------------------------------------------------------------------
+
+    def outbox_add(self, conn: Connection, flow: str, system: str,
+                   canonical_ids: Iterable[str], run_id: int | None) -> None:
+        """Owe a delivery of these records to `system`; a delivery already owed is kept."""
+        now = now_iso()
+        rows = [{"flow": flow, "system": system, "canonical_id": cid, "run_id": run_id,
+                 "attempts": 0, "next_attempt_at": now, "created_at": now}
+                for cid in dict.fromkeys(canonical_ids)]
+        if rows:
+            ins = self._insert(t.outbox)
+            # A record changed again before delivery still needs only one delivery, now.
+            conn.execute(ins.on_conflict_do_update(
+                index_elements=["flow", "system", "canonical_id"],
+                set_={"next_attempt_at": ins.excluded.next_attempt_at,
+                      "run_id": ins.excluded.run_id}), rows)
+
+    def outbox_due(self, conn: Connection, flow: str, system: str, limit: int,
+                   after_id: int = 0) -> list[Any]:
+        """Deliveries owed to `system` that are due now, oldest first."""
+        c = t.outbox.c
+        q = (select(t.outbox).where(c.flow == flow, c.system == system,
+                                    c.next_attempt_at <= now_iso(), c.id > after_id)
+             .order_by(c.id).limit(limit))
+        return list(conn.execute(q))
+
+    def outbox_done(self, conn: Connection, ids: Sequence[int]) -> None:
+        """Deliveries that ended (written, unchanged or dead-lettered)."""
+        for chunk in _chunks(list(ids)):
+            conn.execute(delete(t.outbox).where(t.outbox.c.id.in_(chunk)))
+
+    def outbox_retry(self, conn: Connection, row_id: int, attempts: int, delay: float,
+                     error: str) -> None:
+        """Put a delivery off until a transient failure may have passed."""
+        conn.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(
+            attempts=attempts, next_attempt_at=iso_in(delay), last_error=error[:2000]))
+
+    def outbox_count(self, conn: Connection, flow: str | None = None) -> int:
+        """How many deliveries are owed (all flows, or one)."""
+        q = select(func.count()).select_from(t.outbox)
+        if flow:
+            q = q.where(t.outbox.c.flow == flow)
+        return int(conn.execute(q).scalar_one())
+
+    # -- runs --------------------------------------------------------------------------
+
+    def start_run(self, conn: Connection, flow: str, mode: str, trigger: str = "manual") -> int:
+        """A new run row in status running; returns its id."""
+        now = now_iso()
+        res = conn.execute(insert(t.runs).values(flow=flow, mode=mode, trigger=trigger,
+                                                 status="running", started_at=now,
+                                                 heartbeat_at=now))
+        pk = res.inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+    def unfinished_run(self, conn: Connection, flow: str) -> Any | None:
+        """The flow's newest run if it never finished (its process died)."""
+        c = t.runs.c
+        row = conn.execute(select(t.runs).where(c.flow == flow).order_by(c.id.desc())
+                           .limit(1)).first()
+        return row if row is not None and row.status == "running" else None
+
+    def update_run(self, conn: Connection, run_id: int, **values: Any) -> None:
+        """Set a run's counters, status or timestamps."""
+        values.setdefault("heartbeat_at", now_iso())
+        conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values))
+
+    def get_run(self, conn: Connection, run_id: int) -> Any | None:
+        """One run row."""
+        return conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
+
+    def list_runs(self, conn: Connection, flow: str | None = None, limit: int = 50) -> list[Any]:
+        """The newest runs, optionally of one flow."""
+        q = select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
+        if flow:
+            q = q.where(t.runs.c.flow == flow)
+        return list(conn.execute(q))
+
+    def last_success(self, conn: Connection) -> dict[str, str]:
+        """Per flow, when its last successful run finished."""
+        c = t.runs.c
+        q = (select(c.flow, func.max(c.finished_at)).where(c.status == "succeeded")
+             .group_by(c.flow))
+        return {row[0]: row[1] for row in conn.execute(q)}
+
+    # -- dead letters ------------------------------------------------------------------
+
+    def add_dead_letters(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Keep records that could not be synced, with their payload and reason."""
+        if rows:
+            now = now_iso()
+            full = [{"first_failed_at": now, "last_failed_at": now, "attempts": 1,
+                     "status": "open", **r} for r in rows]
+            conn.execute(insert(t.dead_letters), full)
+
+    def list_dead_letters(self, conn: Connection, *, status: str | None = "open",
+                          flow: str | None = None, limit: int = 100) -> list[Any]:
+        """Dead letters, newest first."""
+        c = t.dead_letters.c
+        q = select(t.dead_letters).order_by(c.id.desc()).limit(limit)
+        if status:
+            q = q.where(c.status == status)
+        if flow:
+            q = q.where(c.flow == flow)
+        return list(conn.execute(q))
+
+    def get_dead_letter(self, conn: Connection, dl_id: int) -> Any | None:
+        """One dead letter."""
+        return conn.execute(select(t.dead_letters).where(t.dead_letters.c.id == dl_id)).first()
+
+    def resolve_dead_letter(self, conn: Connection, dl_id: int, status: str) -> None:
+        """Mark a dead letter replayed or discarded."""
+        conn.execute(update(t.dead_letters).where(t.dead_letters.c.id == dl_id)
+                     .values(status=status, resolved_at=now_iso()))
+
+    def count_dead_letters(self, conn: Connection, status: str = "open") -> int:
+        """How many dead letters are in a status."""
+        q = select(func.count()).select_from(t.dead_letters).where(
+            t.dead_letters.c.status == status)
+        return int(conn.execute(q).scalar_one())
+
+    # -- audit -------------------------------------------------------------------------
+
+    def append_audit(self, conn: Connection, events: Sequence[AuditInput]) -> None:
+        """Append events to the hash chain, in the caller's transaction."""
+        if not events:
+            return
+        h = t.audit_head.c
+        head = conn.execute(select(h.seq, h.hash).where(h.id == 1).with_for_update()).first()
+        if head is None:
+            conn.execute(insert(t.audit_head).values(id=1, seq=0, hash=""))
+            seq, prev = 0, ""
+        else:
+            seq, prev = int(head.seq), str(head.hash)
+        at = now_iso()
+        rows = []
+        for ev in events:
+            seq += 1
+            diff = dumps(ev.diff or {})
+            digest = event_hash(prev, seq, at, ev.run_id, ev.flow, ev.entity, ev.canonical_id,
+                                ev.system, ev.external_id, ev.action, diff)
+            rows.append({"seq": seq, "at": at, "run_id": ev.run_id, "flow": ev.flow,
+                         "entity": ev.entity, "canonical_id": ev.canonical_id,
+                         "system": ev.system, "external_id": ev.external_id,
+                         "action": ev.action, "diff": diff, "prev_hash": prev, "hash": digest})
+            prev = digest
+        conn.execute(insert(t.audit_events), rows)
+        conn.execute(update(t.audit_head).where(h.id == 1).values(seq=seq, hash=prev))
+
+    def query_audit(self, conn: Connection, *, record: str | None = None,
+                    system: str | None = None, flow: str | None = None,
+                    since: str | None = None, limit: int = 200) -> list[Any]:
+        """Audit events matching the filters, newest first."""
+        c = t.audit_events.c
+        conds = []
+        if record:
+            conds.append(or_(c.canonical_id == record, c.external_id == record))
+        if system:
+            conds.append(c.system == system)
+        if flow:
+            conds.append(c.flow == flow)
+        if since:
+            conds.append(c.at >= since)
+        q = select(t.audit_events).order_by(c.seq.desc()).limit(limit)
+        if conds:
+            q = q.where(and_(*conds))
+        return list(conn.execute(q))
+
+    def verify_audit(self, progress: Callable[[int], None] | None = None) -> VerifyResult:
+        """Recompute the chain; report the first event that was changed, removed or moved."""
+        c = t.audit_events.c
+        with self.connect() as conn:
+            head = conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash)).first()
+            prev, expected, checked = "", 1, 0
+            q = select(t.audit_events).order_by(c.seq).execution_options(yield_per=5000)
+            for row in conn.execute(q):
+                if row.seq != expected:
+                    return VerifyResult(False, checked, expected,
+                                        f"event {expected} is missing (the next event is "
+                                        f"{row.seq}): rows were deleted or renumbered")
+                if row.prev_hash != prev:
+                    return VerifyResult(False, checked, row.seq,
+                                        f"event {row.seq} does not follow event {row.seq - 1}: "
+                                        "the chain was reordered or an event was replaced")
+                digest = event_hash(prev, row.seq, row.at, row.run_id, row.flow, row.entity,
+                                    row.canonical_id, row.system, row.external_id, row.action,
+                                    row.diff)
+                if digest != row.hash:
+                    return VerifyResult(False, checked, row.seq,
+                                        f"event {row.seq} was changed after it was written "
+                                        "(its content no longer matches its hash)")
+                prev, expected, checked = row.hash, expected + 1, checked + 1
+                if progress and checked % 10000 == 0:
+                    progress(checked)
+            head_seq = int(head.seq) if head else 0
+            head_hash = str(head.hash) if head else ""
+            if head_seq != checked or head_hash != prev:
+                return VerifyResult(False, checked, checked + 1 if head_seq > checked else None,
+                                    f"the chain should end at event {head_seq} but ends at "
+                                    f"{checked}: the newest events were removed or altered")
+            return VerifyResult(True, checked)

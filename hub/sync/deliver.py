@@ -1,0 +1,220 @@
+"""Deliver owed changes (the outbox) to one target system.
+
+For each owed record: map it out, and compare what the target would then show (the record
+mapped out and back in, fingerprinted) with the fingerprint stored on the link. Equal means
+the target already has it: nothing is written. Otherwise create or update, in batches of the
+connector's size, and record the link and fingerprint in the same transaction that clears
+the outbox row, so a repeated delivery finds the link and does not create a duplicate.
+
+The transaction is not held while the target is called: ops are prepared from committed
+rows, the connector writes, and the outcome is committed afterwards.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from hub.canonical import fingerprint
+from hub.connector import WriteOp, WriteResult
+from hub.errors import AuthError, HubError, PermanentError, RateLimited, TransientError
+from hub.mapping import CompiledMapping
+from hub.store import Store, now_iso
+from hub.sync.context import FlowContext
+from hub.sync.hooks import Change, Observer, RunCounts, RunInfo
+
+
+@dataclass
+class _Planned:
+    row_id: int
+    attempts: int
+    canonical_id: str
+    op: WriteOp
+    view_fp: str
+
+
+def view_fingerprint(mapping: CompiledMapping, native: dict[str, Any], external_id: str | None,
+                     refs_back: dict[tuple[str, str], str]) -> str:
+    """Fingerprint of a native record as its system's mapping reads it back."""
+    return fingerprint(mapping.view(native, external_id or "-", refs_back))
+
+
+def backoff(attempt: int, initial: float, ceiling: float) -> float:
+    """Exponential backoff with full jitter, capped."""
+    return min(ceiling, initial * (2 ** max(0, attempt - 1))) * (0.5 + random.random() / 2)
+
+
+class Deliverer:
+    """Delivers one flow's outbox to one target."""
+
+    def __init__(self, ctx: FlowContext, store: Store, run: RunInfo, counts: RunCounts,
+                 target: str, observers: Sequence[Observer]) -> None:
+        self.ctx = ctx
+        self.store = store
+        self.run = run
+        self.counts = counts
+        self.target = target
+        self.observers = observers
+        self.mapping = ctx.mappings[target]
+        self.entity = ctx.flow.entity
+        self.policy = ctx.flow.delete_policy
+        self.retry = ctx.retry(target)
+        self._refs_back: dict[tuple[str, str], str] = {}
+
+    def _plan(self, rows: Sequence[Any]) -> tuple[list[_Planned], list[int]]:
+        store, mapping, entity, target = self.store, self.mapping, self.entity, self.target
+        done: list[int] = []
+        planned: list[_Planned] = []
+        with store.connect() as conn:
+            recs = store.get_records(conn, [r.canonical_id for r in rows])
+            links = store.links_by_canonical(conn, target, entity, recs.keys())
+            refs: dict[tuple[str, str], str] = {}
+            if mapping.has_references:
+                wanted: dict[str, set[str]] = {}
+                for rec in recs.values():
+                    for ent, cid in mapping.canonical_refs(rec.data):
+                        wanted.setdefault(ent, set()).add(cid)
+                for ent, cids in wanted.items():
+                    for cid, link in store.links_by_canonical(conn, target, ent, cids).items():
+                        refs[(ent, cid)] = link.external_id
+        refs_back = {(ent, nid): cid for (ent, cid), nid in refs.items()}
+        self._refs_back = refs_back
+        for row in rows:
+            rec = recs.get(row.canonical_id)
+            link = links.get(row.canonical_id)
+            if rec is None or rec.stub:
+                done.append(row.id)
+                continue
+            if rec.deleted:
+                if link is None or self.policy == "ignore":
+                    done.append(row.id)
+                    continue
+                op = WriteOp(action="archive" if self.policy == "archive" else "delete",
+                             key=f"{rec.id}:{self.policy}", record={},
+                             external_id=link.external_id, canonical_id=rec.id)
+                planned.append(_Planned(row.id, row.attempts, rec.id, op, ""))
+                continue
+            native = mapping.outbound(rec.data, refs)
+            fp = view_fingerprint(mapping, native, link.external_id if link else None,
+                                  refs_back)
+            if link is not None and link.fingerprint == fp:
+                self.counts.write_unchanged += 1
+                done.append(row.id)
+                continue
+            op = WriteOp(action="update" if link else "create", key=f"{rec.id}:{fp[:16]}",
+                         record=native, external_id=link.external_id if link else None,
+                         match=mapping.match_keys(rec.data), canonical_id=rec.id)
+            planned.append(_Planned(row.id, row.attempts, rec.id, op, fp))
+        return planned, done
+
+    def _write(self, planned: Sequence[_Planned]) -> list[WriteResult]:
+        connector = self.ctx.connector(self.target)
+        size = max(1, connector.capabilities.batch_size)
+        obj = self.mapping.object
+        results: list[WriteResult] = []
+        for i in range(0, len(planned), size):
+            ops = [p.op for p in planned[i:i + size]]
+            try:
+                got = {r.key: r for r in connector.write(obj, ops)}
+            except AuthError:
+                raise
+            except (TransientError, PermanentError) as exc:
+                got = {op.key: WriteResult(op.key, False, error=exc) for op in ops}
+            for op in ops:
+                results.append(got.get(op.key) or WriteResult(
+                    op.key, False, error=TransientError(
+                        f"{self.target} gave no result for this record")))
+        return results
+
+    def deliver(self, dry_run: bool = False) -> None:
+        """Deliver everything owed to the target that is due now."""
+        store, counts = self.store, self.counts
+        after = 0
+        batch = max(100, self.ctx.flow.page_size)
+        while True:
+            t0 = time.perf_counter()
+            with store.connect() as conn:
+                rows = store.outbox_due(conn, self.run.flow, self.target, batch, after)
+            if not rows:
+                return
+            after = rows[-1].id
+            planned, done = self._plan(rows)
+            t1 = time.perf_counter()
+            counts.add_time("deliver.plan", t1 - t0)
+            if dry_run:
+                counts.written += len(planned)
+                continue
+            results = self._write(planned) if planned else []
+            t2 = time.perf_counter()
+            counts.add_time("deliver.write", t2 - t1)
+            self._commit(planned, results, done)
+            counts.add_time("deliver.commit", time.perf_counter() - t2)
+
+    def _commit(self, planned: Sequence[_Planned], results: Sequence[WriteResult],
+                done: list[int]) -> None:
+        store, counts, entity, target = self.store, self.counts, self.entity, self.target
+        now = now_iso()
+        links: list[dict[str, Any]] = []
+        unlink: list[str] = []
+        dead: list[dict[str, Any]] = []
+        changes: list[Change] = []
+        retries: list[tuple[int, int, float, str]] = []
+        for p, res in zip(planned, results, strict=True):
+            if res.ok:
+                ext = res.external_id or p.op.external_id
+                if p.op.action in ("archive", "delete"):
+                    unlink.append(p.canonical_id)
+                elif ext:
+                    fp = p.view_fp
+                    if res.record is not None:
+                        try:
+                            # What the target stored (it may normalise values) is what
+                            # it will show us next time: fingerprint that.
+                            fp = view_fingerprint(self.mapping, res.record, ext,
+                                                  self._refs_back)
+                        except HubError:
+                            fp = p.view_fp
+                    links.append({"system": target, "entity": entity, "external_id": ext,
+                                  "canonical_id": p.canonical_id, "fingerprint": fp,
+                                  "updated_at": now})
+                diff = {k: [None, v] for k, v in p.op.record.items()}
+                changes.append(Change(f"write.{p.op.action}", entity, p.canonical_id, target,
+                                      ext, diff, self.mapping.sensitive_fields))
+                counts.written += 1
+                done.append(p.row_id)
+                continue
+            err = res.error or TransientError("unknown failure")
+            attempts = p.attempts + 1
+            if isinstance(err, TransientError) and attempts < self.retry.attempts:
+                delay = backoff(attempts, self.retry.backoff_initial, self.retry.backoff_max)
+                if isinstance(err, RateLimited) and err.retry_after:
+                    delay = max(delay, err.retry_after)
+                retries.append((p.row_id, attempts, delay, str(err)))
+                continue
+            reason = str(err) if not isinstance(err, TransientError) else (
+                f"gave up after {attempts} attempts: {err}")
+            dead.append({"run_id": self.run.run_id, "flow": self.run.flow, "system": target,
+                         "entity": entity, "stage": "write", "external_id": p.op.external_id,
+                         "canonical_id": p.canonical_id,
+                         "payload": orjson.dumps(p.op.record, default=str).decode(),
+                         "error": reason, "attempts": attempts})
+            counts.write_failed += 1
+            for obs in self.observers:
+                obs.dead_lettered(self.run, target, "write", reason)
+            done.append(p.row_id)
+        with store.begin() as conn:
+            if links:
+                store.upsert_links(conn, links)
+            if unlink:
+                store.delete_links(conn, target, entity, unlink)
+            store.add_dead_letters(conn, dead)
+            store.outbox_done(conn, done)
+            for row_id, attempts, delay, error in retries:
+                store.outbox_retry(conn, row_id, attempts, delay, error)
+            for obs in self.observers:
+                obs.page_committing(conn, self.run, changes)

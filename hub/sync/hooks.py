@@ -1,0 +1,103 @@
+"""What the pipeline tells its observers (audit, metrics, logging), and the run's counters.
+
+Observers follow dramatiq's middleware idea: every hook is a no-op by default, the engine
+calls them at fixed points and holds none of their code. `page_committing` runs inside the
+page's transaction, so an observer that writes (the audit trail) commits or rolls back with
+the records it describes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+
+@dataclass
+class RunCounts:
+    """A run's counters. Per record read: read = created + updated + unchanged + skipped +
+    dead_lettered. Deliveries to targets are counted apart (written, write_unchanged,
+    write_failed, pending)."""
+
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    deleted: int = 0
+    written: int = 0
+    write_unchanged: int = 0
+    write_failed: int = 0
+    pending: int = 0
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    COLUMNS = ("read", "created", "updated", "unchanged", "skipped", "dead_lettered",
+               "deleted", "written", "write_unchanged", "write_failed", "pending")
+
+    def balanced(self) -> bool:
+        """Whether every record read is accounted for exactly once."""
+        return self.read == (self.created + self.updated + self.unchanged + self.skipped
+                             + self.dead_lettered)
+
+    def as_row(self) -> dict[str, int]:
+        """The counters as run-table columns."""
+        return {c: getattr(self, c) for c in self.COLUMNS}
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        """Accumulate time spent in a pipeline stage (for benchmarks and diagnosis)."""
+        self.timings[stage] = self.timings.get(stage, 0.0) + seconds
+
+    @classmethod
+    def from_row(cls, row: Any) -> RunCounts:
+        """Counters restored from a run row (a resumed run continues its counts)."""
+        import orjson
+
+        counts = cls(**{c: int(getattr(row, c) or 0) for c in cls.COLUMNS})
+        counts.skip_reasons.update(orjson.loads(row.skip_reasons or "{}"))
+        return counts
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Which run the hooks are about."""
+
+    run_id: int
+    flow: str
+    entity: str
+    mode: str
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change Liaison made: to a canonical record, or a write to an external system."""
+
+    action: str  # create|update|delete|restore|write.create|write.update|write.archive|...
+    entity: str
+    canonical_id: str | None
+    system: str | None = None
+    external_id: str | None = None
+    diff: Mapping[str, Any] = field(default_factory=dict)  # field -> [old, new]
+    sensitive: frozenset[str] = frozenset()  # fields whose values must be redacted
+
+
+class Observer:
+    """Base class for pipeline observers; override the hooks you need."""
+
+    def run_started(self, run: RunInfo) -> None:
+        """A run began (or resumed)."""
+
+    def page_committing(self, conn: Connection, run: RunInfo,
+                        changes: Sequence[Change]) -> None:
+        """Changes are about to be committed in `conn`'s transaction."""
+
+    def dead_lettered(self, run: RunInfo, system: str, stage: str, error: str) -> None:
+        """A record was dead-lettered."""
+
+    def run_finished(self, run: RunInfo, counts: RunCounts, status: str) -> None:
+        """A run ended with `status` (succeeded, partial or failed)."""

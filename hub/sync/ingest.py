@@ -1,0 +1,319 @@
+"""Ingest one page from a source: map in, validate, resolve identity, merge, stage for commit.
+
+Everything about a page is decided with a handful of batched queries (links, match keys,
+records) and written by the caller in ONE transaction together with the cursor: either the
+whole page is committed or none of it is, so the cursor never passes an uncommitted record.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from hub.canonical import SCHEMA_VERSION, fingerprint, validate
+from hub.errors import HubError, RecordMappingError
+from hub.mapping import CompiledMapping, Inbound
+from hub.store import RecordRow, Store, now_iso
+from hub.sync.conflict import Resolver
+from hub.sync.context import FlowContext
+from hub.sync.hooks import Change, RunCounts, RunInfo
+
+ERROR_KEY = "__error__"  # a connector marks a record it could not read properly (bad CSV row)
+
+
+@dataclass
+class PageResult:
+    """What ingesting one page changed, for the caller's transaction and the observers."""
+
+    changes: list[Change] = field(default_factory=list)
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    to_deliver: list[str] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+    unsafe_for_deletes: bool = False  # a record without a readable id: deletion detection off
+
+
+def _payload(native: Any) -> str:
+    try:
+        return orjson.dumps(native, default=str).decode()
+    except TypeError:
+        return orjson.dumps(repr(native)).decode()
+
+
+class Ingestor:
+    """Ingests pages of one source system for one run."""
+
+    def __init__(self, ctx: FlowContext, store: Store, run: RunInfo, counts: RunCounts,
+                 resolver: Resolver, source: str) -> None:
+        self.ctx = ctx
+        self.store = store
+        self.run = run
+        self.counts = counts
+        self.resolver = resolver
+        self.source = source
+        self.mapping: CompiledMapping = ctx.mappings[source]
+        self.entity = ctx.flow.entity
+        self.owned = ctx.owned[source]
+        self.full = run.mode == "full"
+        flow = ctx.flow
+        self.targets = ctx.delivery_targets if flow.direction == "two-way" else flow.targets
+        self.deliver_deletes = flow.delete_policy != "ignore"
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _dead(self, out: PageResult, stage: str, error: str, native: Any,
+              external_id: str | None = None, canonical_id: str | None = None) -> None:
+        self.counts.dead_lettered += 1
+        out.dead.append({"run_id": self.run.run_id, "flow": self.run.flow,
+                         "system": self.source, "entity": self.entity, "stage": stage,
+                         "external_id": external_id, "canonical_id": canonical_id,
+                         "payload": _payload(native), "error": error})
+
+    def _skip(self, reason: str) -> None:
+        self.counts.skipped += 1
+        self.counts.skip_reasons[reason] += 1
+
+    def _resolve_refs(self, conn: Connection, natives: Sequence[dict[str, Any]],
+                      out: PageResult) -> dict[tuple[str, str], str]:
+        """Canonical ids for the native ids this page refers to; stubs for unknown ones."""
+        wanted: dict[str, set[str]] = {}
+        for native in natives:
+            try:
+                for ent, nid in self.mapping.native_refs(native):
+                    wanted.setdefault(ent, set()).add(nid)
+            except HubError:
+                continue  # the record's own mapping will fail and dead-letter it with words
+        refs: dict[tuple[str, str], str] = {}
+        now = now_iso()
+        for ent, ids in wanted.items():
+            found = self.store.links_by_external(conn, self.source, ent, ids)
+            stubs, stub_links = [], []
+            for nid in ids:
+                link = found.get(nid)
+                if link is not None:
+                    refs[(ent, nid)] = link.canonical_id
+                    continue
+                cid = str(uuid.uuid4())
+                refs[(ent, nid)] = cid
+                stubs.append({"id": cid, "entity": ent, "schema_version": SCHEMA_VERSION,
+                              "data": "{}", "sources": "{}", "fingerprint": "", "stub": True,
+                              "deleted": False, "created_at": now, "updated_at": now})
+                stub_links.append({"system": self.source, "entity": ent, "external_id": nid,
+                                   "canonical_id": cid, "fingerprint": "", "updated_at": now})
+            self.store.insert_stubs(conn, stubs)
+            if stub_links:
+                self.store.upsert_links(conn, stub_links)
+        return refs
+
+    # -- the page ------------------------------------------------------------------------
+
+    def ingest(self, conn: Connection, natives: Sequence[dict[str, Any]]) -> PageResult:
+        """Process one page inside `conn`'s transaction; the caller commits."""
+        out = PageResult()
+        counts = self.counts
+        counts.read += len(natives)
+        t0 = time.perf_counter()
+        refs = self._resolve_refs(conn, natives, out) if self.mapping.has_references else {}
+
+        items: dict[str, tuple[dict[str, Any], Inbound, str]] = {}
+        mapping, entity = self.mapping, self.entity
+        for native in natives:
+            if ERROR_KEY in native:
+                out.unsafe_for_deletes = True
+                self._dead(out, "read", str(native[ERROR_KEY]),
+                           {k: v for k, v in native.items() if k != ERROR_KEY})
+                continue
+            try:
+                inb = mapping.inbound(native, refs)
+            except RecordMappingError as exc:
+                if exc.record_id is None:
+                    out.unsafe_for_deletes = True
+                else:
+                    out.seen.append(exc.record_id)
+                self._dead(out, "map", str(exc), native, exc.record_id)
+                continue
+            except HubError as exc:
+                out.unsafe_for_deletes = True
+                self._dead(out, "map", str(exc), native)
+                continue
+            out.seen.append(inb.external_id)
+            if inb.skip_reason:
+                self._skip(inb.skip_reason)
+                continue
+            if not inb.deleted:
+                errors = validate(entity, inb.data)
+                if errors:
+                    self._dead(out, "validate",
+                               f"record {inb.external_id}: " + "; ".join(errors), native,
+                               inb.external_id)
+                    continue
+                if self.ctx.filter is not None and not self.ctx.filter(inb.data):
+                    self._skip("filtered out by the flow's filter")
+                    continue
+            if inb.external_id in items:
+                self._skip("the same record appeared twice in one page; the later copy was used")
+            items[inb.external_id] = (native, inb, fingerprint(inb.data))
+        t1 = time.perf_counter()
+        counts.add_time("map+validate", t1 - t0)
+
+        if items:
+            self._identify_and_merge(conn, items, out)
+        counts.add_time("identity+merge", time.perf_counter() - t1)
+        return out
+
+    def _identify_and_merge(self, conn: Connection,
+                            items: dict[str, tuple[dict[str, Any], Inbound, str]],
+                            out: PageResult) -> None:
+        store, entity, source, counts = self.store, self.entity, self.source, self.counts
+        links = store.links_by_external(conn, source, entity, items.keys())
+
+        # Fast path: the system shows exactly what we last saw or wrote there (no change,
+        # and no echo of our own write in a two-way flow).
+        pending: dict[str, tuple[dict[str, Any], Inbound, str]] = {}
+        for ext, item in items.items():
+            link = links.get(ext)
+            if link is not None and link.fingerprint == item[2] and not item[1].deleted:
+                counts.unchanged += 1
+            else:
+                pending[ext] = item
+        if not pending:
+            return
+
+        # Identity: link first, then match keys, else a new canonical id.
+        ids: dict[str, str] = {ext: links[ext].canonical_id for ext in pending if ext in links}
+        keys_of: dict[str, dict[str, str]] = {}
+        unlinked = [ext for ext in pending if ext not in ids]
+        if unlinked:
+            wanted: list[tuple[str, str]] = []
+            for ext in unlinked:
+                keys_of[ext] = self.mapping.match_keys(pending[ext][1].data)
+                wanted.extend(keys_of[ext].items())
+            owners = store.match_lookup(conn, entity, wanted) if wanted else {}
+            claimed: dict[tuple[str, str], str] = {}
+            candidates: dict[str, str] = {}
+            for ext in unlinked:
+                dup = next((k for k in keys_of[ext].items() if k in claimed), None)
+                if dup is not None:
+                    native, inb, _fp = pending.pop(ext)
+                    self._dead(out, "identity",
+                               f"record {ext}: duplicate {dup[0]} {dup[1]!r}: record "
+                               f"{claimed[dup]} in the same batch has it too; merge the two "
+                               f"in {source} or change one", native, ext)
+                    continue
+                for k in keys_of[ext].items():
+                    claimed[k] = ext
+                match = next((owners[k] for k in keys_of[ext].items() if k in owners), None)
+                if match is not None:
+                    candidates[ext] = match
+            taken = store.links_by_canonical(conn, source, entity, candidates.values())
+            for ext, cid in candidates.items():
+                other = taken.get(cid)
+                if other is not None and other.external_id != ext:
+                    native, inb, _fp = pending.pop(ext)
+                    key = next(iter(keys_of[ext].items()))
+                    self._dead(out, "identity",
+                               f"record {ext}: duplicate {key[0]} {key[1]!r}: {source} record "
+                               f"{other.external_id} already has it; merge the two in "
+                               f"{source} or change one", native, ext)
+                    continue
+                ids[ext] = cid
+            for ext in pending:
+                ids.setdefault(ext, str(uuid.uuid4()))
+
+        existing = store.get_records(conn, ids.values())
+        self._merge(conn, pending, ids, existing, keys_of, out)
+
+    def _merge(self, conn: Connection, pending: dict[str, tuple[dict[str, Any], Inbound, str]],
+               ids: dict[str, str], existing: dict[str, RecordRow],
+               keys_of: dict[str, dict[str, str]], out: PageResult) -> None:
+        counts, entity, source = self.counts, self.entity, self.source
+        now = now_iso()
+        record_rows: list[dict[str, Any]] = []
+        link_rows: list[dict[str, Any]] = []
+        new_keys: dict[str, dict[str, str]] = {}
+        sensitive = self.mapping.sensitive_fields
+        for ext, (_native, inb, fp) in pending.items():
+            cid = ids[ext]
+            old = existing.get(cid)
+            link_rows.append({"system": source, "entity": entity, "external_id": ext,
+                              "canonical_id": cid, "fingerprint": fp, "updated_at": now,
+                              **({"seen_run": self.run.run_id} if self.full else {})})
+            if inb.deleted:
+                if old is None or old.stub or old.deleted:
+                    if old is None or old.stub:
+                        self._skip("deleted in the source before it was ever synced")
+                    else:
+                        counts.unchanged += 1
+                    continue
+                record_rows.append(self._row(old, old.data, old.sources, deleted=True, now=now))
+                out.changes.append(Change("delete", entity, cid, source, ext,
+                                          {"deleted": [False, True]}, sensitive))
+                counts.updated += 1
+                counts.deleted += 1
+                if self.deliver_deletes:
+                    out.to_deliver.append(cid)
+                continue
+            base_data = old.data if old is not None else {}
+            base_sources = old.sources if old is not None else {}
+            merged = self.resolver.merge(base_data, base_sources, inb.data, self.owned,
+                                         source, inb.updated_at or now)
+            is_new = old is None or old.stub
+            restored = old is not None and old.deleted
+            if not merged.diff and not is_new and not restored:
+                counts.unchanged += 1
+                if merged.conflicts:
+                    out.to_deliver.append(cid)  # put the winning value back into the source
+                continue
+            record_rows.append(self._row(old, merged.data, merged.sources, deleted=False,
+                                         now=now, cid=cid))
+            action = "create" if is_new else ("restore" if restored else "update")
+            out.changes.append(Change(action, entity, cid, source, ext, merged.diff, sensitive))
+            if is_new:
+                counts.created += 1
+            else:
+                counts.updated += 1
+            new_keys[cid] = keys_of.get(ext) or self.mapping.match_keys(merged.data)
+            out.to_deliver.append(cid)
+
+        store = self.store
+        if record_rows:
+            store.upsert_records(conn, record_rows)
+        store.upsert_links(conn, link_rows)
+        store.replace_match_keys(conn, entity, new_keys)
+
+    def _row(self, old: RecordRow | None, data: dict[str, Any], sources: dict[str, Any], *,
+             deleted: bool, now: str, cid: str | None = None) -> dict[str, Any]:
+        return {"id": old.id if old is not None else cid, "entity": self.entity,
+                "schema_version": SCHEMA_VERSION, "data": orjson.dumps(data).decode(),
+                "sources": orjson.dumps(sources).decode(), "fingerprint": fingerprint(data),
+                "stub": False, "deleted": deleted,
+                "created_at": old.created_at if old is not None and not old.stub else now,
+                "updated_at": now}
+
+    def detect_deletions(self, conn: Connection) -> list[Change]:
+        """After a full read: records linked to the source but not seen were deleted there."""
+        gone = self.store.unseen_links(conn, self.source, self.entity, self.run.run_id)
+        if not gone:
+            return []
+        existing = self.store.get_records(conn, [g.canonical_id for g in gone])
+        now = now_iso()
+        changes: list[Change] = []
+        rows = []
+        for link in gone:
+            rec = existing.get(link.canonical_id)
+            if rec is None or rec.stub or rec.deleted:
+                continue
+            rows.append(self._row(rec, rec.data, rec.sources, deleted=True, now=now))
+            changes.append(Change("delete", self.entity, rec.id, self.source, link.external_id,
+                                  {"deleted": [False, True]}))
+            self.counts.deleted += 1
+        if rows:
+            self.store.upsert_records(conn, rows)
+        self.store.delete_links(conn, self.source, self.entity,
+                                [g.canonical_id for g in gone])
+        return changes
