@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 from hub.config.model import ConnectionConfig
 from hub.errors import SyncError
@@ -160,7 +160,7 @@ class BaseConnector:
     def close(self) -> None:
         """Nothing to release by default."""
 
-    def __enter__(self) -> BaseConnector:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -64,7 +64,7 @@ def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: 
                 problems.append(Problem(file, key_node.start_mark.line + 1, dotted(path),
                                         "YAML merge keys (<<) are not supported; repeat the keys"))
                 continue
-            key = yaml.SafeLoader.construct_object(_LOADER, key_node)  # type: ignore[arg-type]
+            key = yaml.SafeLoader.construct_object(_LOADER, key_node)
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 problems.append(Problem(file, key_node.start_mark.line + 1, dotted(path),
                                         "keys must be plain names"))
@@ -81,7 +81,7 @@ def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: 
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, path + (i,), lines, file, problems)
                 for i, item in enumerate(node.value)]
-    return _LOADER.construct_object(node)  # type: ignore[arg-type]
+    return _LOADER.construct_object(node)
 
 
 class _ScalarLoader(yaml.SafeLoader):

@@ -416,12 +416,34 @@ class Store:
     # -- dead letters ------------------------------------------------------------------
 
     def add_dead_letters(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Keep records that could not be synced, with their payload and reason."""
-        if rows:
-            now = now_iso()
-            full = [{"first_failed_at": now, "last_failed_at": now, "attempts": 1,
-                     "status": "open", **r} for r in rows]
-            conn.execute(insert(t.dead_letters), full)
+        """Keep records that could not be synced, with their payload and reason.
+
+        A record that fails again while its earlier dead letter is still open updates that
+        dead letter (attempts, reason, payload, last failure) instead of adding a second one.
+        """
+        if not rows:
+            return
+        now = now_iso()
+        c = t.dead_letters.c
+        fresh = []
+        for r in rows:
+            ext = r.get("external_id")
+            existing = None
+            if ext is not None:
+                existing = conn.execute(
+                    select(c.id, c.attempts).where(
+                        c.status == "open", c.flow == r["flow"], c.system == r["system"],
+                        c.entity == r["entity"], c.external_id == ext).limit(1)).first()
+            if existing is None:
+                fresh.append({"first_failed_at": now, "last_failed_at": now, "attempts": 1,
+                              "status": "open", **r})
+                continue
+            conn.execute(update(t.dead_letters).where(c.id == existing.id).values(
+                attempts=existing.attempts + int(r.get("attempts") or 1), last_failed_at=now,
+                error=r["error"], payload=r["payload"], stage=r["stage"], run_id=r["run_id"],
+                canonical_id=r.get("canonical_id")))
+        if fresh:
+            conn.execute(insert(t.dead_letters), fresh)
 
     def list_dead_letters(self, conn: Connection, *, status: str | None = "open",
                           flow: str | None = None, limit: int = 100) -> list[Any]:

@@ -24,7 +24,10 @@ from hub.sync.conflict import Resolver
 from hub.sync.context import FlowContext
 from hub.sync.hooks import Change, RunCounts, RunInfo
 
-ERROR_KEY = "__error__"  # a connector marks a record it could not read properly (bad CSV row)
+# A connector that cannot read a record properly (a ragged or non-UTF-8 CSV row) yields
+# {"__error__": "file.csv:17: why", "__raw__": what it could read}; it is dead-lettered.
+ERROR_KEY = "__error__"
+RAW_KEY = "__raw__"
 
 
 @dataclass
@@ -125,8 +128,8 @@ class Ingestor:
         for native in natives:
             if ERROR_KEY in native:
                 out.unsafe_for_deletes = True
-                self._dead(out, "read", str(native[ERROR_KEY]),
-                           {k: v for k, v in native.items() if k != ERROR_KEY})
+                raw = native.get(RAW_KEY, {k: v for k, v in native.items() if k != ERROR_KEY})
+                self._dead(out, "read", str(native[ERROR_KEY]), raw)
                 continue
             try:
                 inb = mapping.inbound(native, refs)
