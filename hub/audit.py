@@ -19,7 +19,7 @@ from hub.store import AuditInput, Store
 from hub.sync.hooks import Change, Observer, RunInfo
 
 SECRET_NAME = re.compile(
-    r"(^|_)(password|passwd|secret|token|api_?key|credentials?|client_secret)($|_)", re.I)
+    r"(^|_)(password|passwd|secret|token|api_?key|credentials?|client_secret)($|_)", re.IGNORECASE)
 
 
 def _redact_value(name: str, value: Any, sensitive: frozenset[str]) -> Any:

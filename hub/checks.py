@@ -60,8 +60,8 @@ def check_settings(settings: Settings) -> dict[str, Any]:
         try:
             ctx = FlowContext.build(settings, flow)
             mappings += len(ctx.mappings)
-            for system, mapping in ctx.mappings.items():
-                conn = settings.connection(system)
+            for sys_name in ctx.mappings:
+                conn = settings.connection(sys_name)
                 try:
                     caps = registry.get(conn.connector).capabilities
                 except ConnectorError:
@@ -70,13 +70,12 @@ def check_settings(settings: Settings) -> dict[str, Any]:
                 at, line = _where(flow.where, file)
                 if support is None:
                     problems.append(Problem(at, line, f"flows.{flow.name}.entity",
-                                            f"connector {conn.connector} (system {system}) "
+                                            f"connector {conn.connector} (system {sys_name}) "
                                             f"does not handle {flow.entity}"))
-                elif system in flow.targets and not support.write:
+                elif sys_name in flow.targets and not support.write:
                     problems.append(Problem(at, line, f"flows.{flow.name}.to",
                                             f"connector {conn.connector} cannot write "
                                             f"{flow.entity}"))
-                del mapping
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:

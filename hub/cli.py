@@ -163,7 +163,7 @@ def connectors(as_json: bool) -> None:
     """List installed connectors and what each can do."""
     from hub import registry
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, cls in sorted(registry.available().items()):
         caps = cls.capabilities
         rows.append({"name": name,

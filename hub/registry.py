@@ -106,7 +106,7 @@ def reload() -> None:
     _scan = None
 
 
-def available() -> dict[str, type]:
+def available() -> dict[str, type[Connector]]:
     """Every loadable connector class by name (entry points, then explicit registrations)."""
     classes = dict(_current().classes)
     classes.update(_registered)
@@ -119,7 +119,7 @@ def failures() -> dict[str, str]:
             if name not in _registered}
 
 
-def get(name: str) -> type:
+def get(name: str) -> type[Connector]:
     """The connector class called `name`; ConnectorError naming the installed ones if none."""
     classes = available()
     cls = classes.get(name)

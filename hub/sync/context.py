@@ -8,6 +8,7 @@ config's extra mapping folders.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,7 @@ class FlowContext:
             raise ConfigError(problems)
         owned = {s: tuple(dict.fromkeys(top_field(f) for f in m.fields))
                  for s, m in mappings.items()}
-        predicate = compile_condition(dict(flow.filter)) if flow.filter else None
+        predicate = compile_condition(dict(flow.filter)).test if flow.filter else None
         return cls(settings, flow, mappings, factory or registry.create,
                    filter=predicate, owned=owned)
 
@@ -113,8 +114,7 @@ class FlowContext:
     def close(self) -> None:
         """Close every connector opened for this run."""
         for conn in self._connectors.values():
-            try:
+            # Closing must not mask the run's own outcome.
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:  # noqa: BLE001 - closing must not mask the run's own outcome
-                pass
         self._connectors.clear()

@@ -46,7 +46,8 @@ def view_fingerprint(mapping: CompiledMapping, native: dict[str, Any], external_
 
 def backoff(attempt: int, initial: float, ceiling: float) -> float:
     """Exponential backoff with full jitter, capped."""
-    return min(ceiling, initial * (2 ** max(0, attempt - 1))) * (0.5 + random.random() / 2)
+    base: float = min(ceiling, initial * (2.0 ** max(0, attempt - 1)))
+    return base * (0.5 + random.random() / 2)
 
 
 class Deliverer:
@@ -80,16 +81,17 @@ class Deliverer:
                     for ent, cid in mapping.canonical_refs(rec.data):
                         wanted.setdefault(ent, set()).add(cid)
                 for ent, cids in wanted.items():
-                    for cid, link in store.links_by_canonical(conn, target, ent, cids).items():
-                        refs[(ent, cid)] = link.external_id
+                    for cid, ref in store.links_by_canonical(conn, target, ent, cids).items():
+                        refs[(ent, cid)] = ref.external_id
         refs_back = {(ent, nid): cid for (ent, cid), nid in refs.items()}
         self._refs_back = refs_back
         for row in rows:
-            rec = recs.get(row.canonical_id)
+            found = recs.get(row.canonical_id)
             link = links.get(row.canonical_id)
-            if rec is None or rec.stub:
+            if found is None or found.stub:
                 done.append(row.id)
                 continue
+            rec = found
             if rec.deleted:
                 if link is None or self.policy == "ignore":
                     done.append(row.id)

@@ -54,7 +54,7 @@ class RunReport:
 
 
 def _age(ts: str) -> float:
-    then = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    then = datetime.fromisoformat(ts)
     return (datetime.now(UTC) - then).total_seconds()
 
 

@@ -57,7 +57,9 @@ class RunCounts:
         """Counters restored from a run row (a resumed run continues its counts)."""
         import orjson
 
-        counts = cls(**{c: int(getattr(row, c) or 0) for c in cls.COLUMNS})
+        counts = cls()
+        for c in cls.COLUMNS:
+            setattr(counts, c, int(getattr(row, c) or 0))
         counts.skip_reasons.update(orjson.loads(row.skip_reasons or "{}"))
         return counts
 

@@ -202,7 +202,7 @@ class Ingestor:
             for ext in unlinked:
                 dup = next((k for k in keys_of[ext].items() if k in claimed), None)
                 if dup is not None:
-                    native, inb, _fp = pending.pop(ext)
+                    native, _inb, _fp = pending.pop(ext)
                     self._dead(out, "identity",
                                f"record {ext}: duplicate {dup[0]} {dup[1]!r}: record "
                                f"{claimed[dup]} in the same batch has it too; merge the two "
@@ -217,7 +217,7 @@ class Ingestor:
             for ext, cid in candidates.items():
                 other = taken.get(cid)
                 if other is not None and other.external_id != ext:
-                    native, inb, _fp = pending.pop(ext)
+                    native, _inb, _fp = pending.pop(ext)
                     key = next(iter(keys_of[ext].items()))
                     self._dead(out, "identity",
                                f"record {ext}: duplicate {key[0]} {key[1]!r}: {source} record "
