@@ -78,6 +78,7 @@ class Run(SQLModel, table=True):
     mode: str = Field(max_length=16)
     status: str = Field(default="running", max_length=16)  # running|succeeded|partial|failed
     trigger: str = Field(default="manual", max_length=16)
+    owner: str = Field(default="", max_length=128)  # host:pid of the process running it
     started_at: str = Field(max_length=32)
     heartbeat_at: str = Field(max_length=32)
     finished_at: str | None = Field(default=None, max_length=32)

@@ -22,7 +22,7 @@ import orjson
 
 from hub.canonical import fingerprint
 from hub.connector import WriteOp, WriteResult
-from hub.errors import AuthError, HubError, PermanentError, RateLimited, TransientError
+from hub.errors import HubError, RateLimited, TransientError
 from hub.mapping import CompiledMapping
 from hub.store import Store, now_iso
 from hub.sync.context import FlowContext
@@ -123,10 +123,11 @@ class Deliverer:
             ops = [p.op for p in planned[i:i + size]]
             try:
                 got = {r.key: r for r in connector.write(obj, ops)}
-            except AuthError:
-                raise
-            except (TransientError, PermanentError) as exc:
+            except TransientError as exc:
                 got = {op.key: WriteResult(op.key, False, error=exc) for op in ops}
+            # A PermanentError for the whole call (credentials refused, the target folder is
+            # missing) is about the connection, not the records: it fails the run and the
+            # deliveries stay owed, instead of dead-lettering every record for one cause.
             for op in ops:
                 results.append(got.get(op.key) or WriteResult(
                     op.key, False, error=TransientError(

@@ -11,6 +11,8 @@ holds whatever was committed but not yet delivered.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -53,6 +55,25 @@ class RunReport:
         return 0 if self.status in ("succeeded", "dry-run") else 1
 
 
+def process_owner() -> str:
+    """host:pid of this process, recorded on the runs it executes."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_dead(owner: str) -> bool:
+    """Whether the process that owned a run is known to be gone (same host, no such pid)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _age(ts: str) -> float:
     then = datetime.fromisoformat(ts)
     return (datetime.now(UTC) - then).total_seconds()
@@ -89,12 +110,14 @@ class SyncEngine:
         with self.store.begin() as conn:
             old = self.store.unfinished_run(conn, flow)
             if old is not None:
-                if _age(old.heartbeat_at) < STALE_AFTER:
+                if _age(old.heartbeat_at) < STALE_AFTER and not _owner_dead(old.owner):
                     raise SyncError(f"flow {flow} is already running (run {old.id}, last sign "
                                     f"of life {old.heartbeat_at}); wait for it to finish")
-                self.store.update_run(conn, old.id, resumes=old.resumes + 1)
+                self.store.update_run(conn, old.id, resumes=old.resumes + 1,
+                                      owner=process_owner())
                 return int(old.id), RunCounts.from_row(old), True
-            return self.store.start_run(conn, flow, mode, trigger), RunCounts(), False
+            run_id = self.store.start_run(conn, flow, mode, trigger, owner=process_owner())
+            return run_id, RunCounts(), False
 
     def run(self, flow_name: str, *, full: bool = False, dry_run: bool = False,
             trigger: str = "manual",

@@ -133,6 +133,7 @@ def upgrade() -> None:
     sa.Column('mode', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('trigger', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('owner', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('started_at', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('heartbeat_at', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('finished_at', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
