@@ -45,6 +45,11 @@ def _errors() -> Iterator[None]:
         _fail(str(exc))
 
 
+def _n(count: int, noun: str) -> str:
+    """'1 flow', '2 flows'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _emit_json(data: Any) -> None:
     from hub.config import redact
 
@@ -136,9 +141,9 @@ def check(ctx: Ctx, as_json: bool) -> None:
         _emit_json(summary)
         return
     click.echo(f"{settings.file}: OK")
-    click.echo(f"  {summary['systems']} systems ({summary['connected']} connected, "
-               f"{summary['silos']} disconnected silos), {summary['flows']} flows, "
-               f"{summary['mappings']} mappings compiled")
+    click.echo(f"  {_n(summary['systems'], 'system')} ({summary['connected']} connected, "
+               f"{_n(summary['silos'], 'disconnected silo')}), {_n(summary['flows'], 'flow')}, "
+               f"{_n(summary['mappings'], 'mapping')} compiled")
 
 
 @main.command()
@@ -174,7 +179,8 @@ def connectors(as_json: bool) -> None:
                      "settings": dict(caps.settings)})
     failures = registry.failures()
     if as_json:
-        _emit_json({"connectors": rows, "failed": failures})
+        # Descriptions of settings, not their values: nothing here is secret to redact.
+        click.echo(json.dumps({"connectors": rows, "failed": failures}, indent=2))
         return
     table = []
     for r in rows:
@@ -238,7 +244,12 @@ def _report_dict(report: Any) -> dict[str, Any]:
 @pass_ctx
 def sync(ctx: Ctx, flow: str, full: bool, dry_run: bool, as_json: bool) -> None:
     """Run FLOW now. Exit 0 when everything was delivered, 1 otherwise, 2 on bad config."""
+    from hub.sync.context import FlowContext
+
     with _errors():
+        # Everything that can be wrong with the config is found before the store is opened
+        # (and so before an empty store file is created).
+        FlowContext.build(ctx.settings, ctx.settings.flow(flow)).close()
         engine = ctx.engine()
         progress = None if as_json else _progress_printer()
         report = engine.run(flow, full=full, dry_run=dry_run, progress=progress)
@@ -248,9 +259,12 @@ def sync(ctx: Ctx, flow: str, full: bool, dry_run: bool, as_json: bool) -> None:
         _emit_json(_report_dict(report))
         sys.exit(report.exit_code)
     c = report.counts
-    title = "Dry run of" if dry_run else ("Resumed run" if report.resumed else "Run")
-    click.echo(f"{title} {report.run_id or ''} of flow {report.flow}: {report.status} "
-               f"in {report.seconds:.1f}s".replace("  ", " "))
+    if dry_run:
+        title = f"Dry run of flow {report.flow} (nothing was written)"
+    else:
+        title = (f"{'Resumed run' if report.resumed else 'Run'} {report.run_id} of flow "
+                 f"{report.flow}: {report.status}")
+    click.echo(f"{title} in {report.seconds:.1f}s")
     click.echo(f"  read {c.read}: created {c.created}, updated {c.updated}, unchanged "
                f"{c.unchanged}, skipped {c.skipped}, dead-lettered {c.dead_lettered}")
     verb = "would write" if dry_run else "written"
@@ -392,6 +406,8 @@ def audit(click_ctx: click.Context, record: str | None, system: str | None, flow
     if click_ctx.invoked_subcommand is not None:
         return
     ctx: Ctx = click_ctx.obj
+    if since is not None:
+        since = _parse_since(since)
     with _errors(), ctx.store.connect() as conn:
         rows = ctx.store.query_audit(conn, record=record, system=system, flow=flow,
                                      since=since, limit=limit)
@@ -411,6 +427,20 @@ def audit(click_ctx: click.Context, record: str | None, system: str | None, flow
                    f" [{d['system'] or '-'} {d['external_id'] or ''}] run {d['run_id']}")
         if fields:
             click.echo(f"    {fields}{more}")
+
+
+def _parse_since(text: str) -> str:
+    """A --since value as the store's timestamp form; exit 2 when it is not a time."""
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"--since {text!r} is not a date or time; use e.g. 2026-11-01 or "
+              "2026-11-01T08:00:00Z (UTC)", EXIT_CONFIG)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @audit.command("verify")

@@ -157,6 +157,15 @@ class BaseConnector:
         """Override with a real call; the default only says the connector loaded."""
         return Health(ok=True, message="loaded")
 
+    def fetch(self, object: str, external_id: str) -> NativeRecord | None:
+        """The current version of one record (None: it no longer exists).
+
+        Optional: `hub dlq replay` uses it to re-read a record that was fixed at its source.
+        Connectors that cannot read a single record leave this raising NotImplementedError,
+        and replay re-sends the payload that failed instead.
+        """
+        raise NotImplementedError
+
     def close(self) -> None:
         """Nothing to release by default."""
 

@@ -72,7 +72,11 @@ def _line(report: RunReport) -> str:
 def run_demo(directory: Path, count: int, echo: Callable[[str], None] = print) -> int:
     """Run the demo in `directory`; returns the exit code."""
     directory = directory.resolve()
-    (directory / "sheets").mkdir(parents=True, exist_ok=True)
+    sheets = directory / "sheets"
+    sheets.mkdir(parents=True, exist_ok=True)
+    # The demo starts afresh each time: its own store and spreadsheets, nothing else.
+    for leftover in [*directory.glob("liaison.db*"), *sheets.glob("*.csv")]:
+        leftover.unlink()
     sandbox = HubSpotSandbox(seed=7, count=count)
     sandbox.start()
     try:

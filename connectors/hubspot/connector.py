@@ -167,6 +167,21 @@ class HubSpotConnector(BaseConnector):
             since = int(cursor["since"]) if cursor and "since" in cursor else 0
             yield from self._read_full(object, {"since": since}, page_size)
 
+    def fetch(self, object: str, external_id: str) -> NativeRecord | None:
+        """GET one record with the properties and associations a read returns."""
+        self._check_object(object)
+        params: dict[str, Any] = {"properties": ",".join(PROPERTIES[object])}
+        if object in ASSOCIATED:
+            params["associations"] = ASSOCIATED[object]
+        try:
+            record: NativeRecord = self.api.http.get_json(
+                f"/crm/v3/objects/{object}/{external_id}", params=params)
+        except PermanentError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return record
+
     def _read_full(self, object: str, cursor: Cursor, page_size: int) -> Iterator[Page]:
         started = int(cursor.get("started") or time.time() * 1000)
         max_seen = int(cursor.get("max_seen", 0))

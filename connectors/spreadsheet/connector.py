@@ -133,6 +133,14 @@ class SpreadsheetConnector(BaseConnector):
             raise TransientError(f"cannot read {self.sheets.label(object)}: "
                                  f"{exc.strerror or exc}") from exc
 
+    def fetch(self, object: str, external_id: str) -> NativeRecord | None:
+        """The row whose key column holds `external_id` (None if there is none)."""
+        for page in self.read(object, None, incremental=False, page_size=1000):
+            for record in page.records:
+                if record.get(self.key) == external_id:
+                    return record
+        return None
+
     def write(self, object: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Apply the ops to the sheet in memory, then replace the file atomically in one go."""
         self._object(object)

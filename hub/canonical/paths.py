@@ -135,8 +135,8 @@ def _unknown(entity: str, shown: str, name: str, known: list[str]) -> str:
                 f"mappings cannot set it; known fields: {', '.join(known)}")
     where = f"in {shown} of {entity}" if shown else f"for {entity}"
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown field '{name}' {where}{hint} known fields: {', '.join(known)}"
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown field '{name}' {where}{hint}; known fields: {', '.join(known)}"
 
 
 def _check_select(entity: str, shown: str, step: Select, items: dict[str, Any]) -> None:

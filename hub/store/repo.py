@@ -117,6 +117,7 @@ class Store:
         self.engine = make_engine(url)
         ensure_ready(self.engine, auto_migrate=auto_migrate)
         self.dialect = self.engine.dialect.name
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -162,14 +163,20 @@ class Store:
                 keys: Sequence[str], update_cols: Sequence[str] | None = None) -> None:
         if not rows:
             return
-        ins = self._insert(table)
         cols = update_cols if update_cols is not None else [
             c for c in rows[0] if c not in keys]
-        if cols:
-            stmt = ins.on_conflict_do_update(index_elements=list(keys),
-                                             set_={c: ins.excluded[c] for c in cols})
-        else:
-            stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
+        # Statements are immutable: build each shape once (building one per page showed
+        # up as a real share of the ingest time).
+        shape = (table.name, tuple(keys), tuple(cols))
+        stmt = self._upserts.get(shape)
+        if stmt is None:
+            ins = self._insert(table)
+            if cols:
+                stmt = ins.on_conflict_do_update(index_elements=list(keys),
+                                                 set_={c: ins.excluded[c] for c in cols})
+            else:
+                stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
+            self._upserts[shape] = stmt
         conn.execute(stmt, list(rows))
 
     # -- records -----------------------------------------------------------------------
@@ -449,6 +456,30 @@ class Store:
         if fresh:
             conn.execute(insert(t.dead_letters), fresh)
 
+    def has_open_dead_letters(self, conn: Connection, flow: str, system: str) -> bool:
+        """Whether a flow has open dead letters for a system (to skip closing work)."""
+        c = t.dead_letters.c
+        q = select(c.id).where(c.status == "open", c.flow == flow, c.system == system).limit(1)
+        return conn.execute(q).first() is not None
+
+    def close_dead_letters(self, conn: Connection, flow: str, system: str, *,
+                           external_ids: Sequence[str] = (),
+                           canonical_ids: Sequence[str] = ()) -> None:
+        """Mark open dead letters resolved: their record has since synced (fixed at source).
+
+        Read-side dead letters match by external id; write-side ones by canonical id.
+        """
+        c = t.dead_letters.c
+        now = now_iso()
+        for chunk in _chunks(list(external_ids)):
+            conn.execute(update(t.dead_letters).where(
+                c.status == "open", c.flow == flow, c.system == system, c.stage != "write",
+                c.external_id.in_(chunk)).values(status="resolved", resolved_at=now))
+        for chunk in _chunks(list(canonical_ids)):
+            conn.execute(update(t.dead_letters).where(
+                c.status == "open", c.flow == flow, c.system == system, c.stage == "write",
+                c.canonical_id.in_(chunk)).values(status="resolved", resolved_at=now))
+
     def list_dead_letters(self, conn: Connection, *, status: str | None = "open",
                           flow: str | None = None, limit: int = 100) -> list[Any]:
         """Dead letters, newest first."""
@@ -510,7 +541,12 @@ class Store:
         c = t.audit_events.c
         conds = []
         if record:
-            conds.append(or_(c.canonical_id == record, c.external_id == record))
+            # An external id stands for its record's whole history, writes included.
+            linked = select(t.links.c.canonical_id).where(t.links.c.external_id == record)
+            by_event = select(c.canonical_id).where(c.external_id == record,
+                                                    c.canonical_id.is_not(None))
+            conds.append(or_(c.canonical_id == record, c.external_id == record,
+                             c.canonical_id.in_(linked), c.canonical_id.in_(by_event)))
         if system:
             conds.append(c.system == system)
         if flow:

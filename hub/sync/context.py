@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hub import registry
+from hub.config import missing_secrets
 from hub.config.model import FlowConfig, RetryPolicy, Settings
 from hub.connector import Connector
-from hub.errors import ConfigError, Problem
+from hub.errors import ConfigError, ConnectorError, Problem
 from hub.mapping import CompiledMapping, compile_mapping, find_default, load_mapping
 from hub.mapping.conditions import compile_condition
 
@@ -72,8 +73,17 @@ class FlowContext:
               factory: ConnectorFactory | None = None) -> FlowContext:
         """Compile every mapping of the flow; ConfigError with every problem found."""
         mappings: dict[str, CompiledMapping] = {}
-        problems: list[Problem] = []
+        problems: list[Problem] = list(missing_secrets(settings, flow.systems))
         for system in flow.systems:
+            conn = settings.connection(system)
+            try:
+                registry.get(conn.connector)
+            except ConnectorError as exc:
+                file, _, line = conn.where.rpartition(":")
+                problems.append(Problem(file or str(settings.file),
+                                        int(line) if line.isdigit() else None,
+                                        f"systems.{system}.connection.connector", str(exc)))
+                continue
             try:
                 mappings[system] = mapping_for(settings, flow, system, flow.entity)
             except ConfigError as exc:

@@ -66,6 +66,8 @@ class Deliverer:
         self.policy = ctx.flow.delete_policy
         self.retry = ctx.retry(target)
         self._refs_back: dict[tuple[str, str], str] = {}
+        with store.connect() as conn:
+            self._had_dead = store.has_open_dead_letters(conn, run.flow, target)
 
     def _plan(self, rows: Sequence[Any]) -> tuple[list[_Planned], list[int]]:
         store, mapping, entity, target = self.store, self.mapping, self.entity, self.target
@@ -211,6 +213,9 @@ class Deliverer:
                 obs.dead_lettered(self.run, target, "write", reason)
             done.append(p.row_id)
         with store.begin() as conn:
+            if self._had_dead:
+                store.close_dead_letters(conn, self.run.flow, target, canonical_ids=[
+                    p.canonical_id for p, r in zip(planned, results, strict=True) if r.ok])
             if links:
                 store.upsert_links(conn, links)
             if unlink:

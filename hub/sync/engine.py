@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import orjson
 
 from hub.config.model import Settings
-from hub.errors import AuthError, ConfigError, HubError, Problem, SyncError
+from hub.errors import HubError, SyncError
 from hub.store import Store, now_iso
 from hub.sync.conflict import Resolver
 from hub.sync.context import ConnectorFactory, FlowContext
@@ -90,22 +90,6 @@ class SyncEngine:
         self.observers = list(observers)
         self.factory = connector_factory
 
-    def _check_secrets(self, ctx: FlowContext) -> None:
-        from hub.config.model import Secret
-
-        problems = []
-        for system in ctx.flow.systems:
-            conn = self.settings.connection(system)
-            for key, value in conn.settings.items():
-                if isinstance(value, Secret) and not value.is_set():
-                    file, _, line = value.where.rpartition(":")
-                    problems.append(Problem(file or str(self.settings.file),
-                                            int(line) if line.isdigit() else None,
-                                            f"systems.{system}.connection.{key}",
-                                            f"environment variable {value.ref} is not set"))
-        if problems:
-            raise ConfigError(problems)
-
     def _open_run(self, flow: str, mode: str, trigger: str) -> tuple[int, RunCounts, bool]:
         with self.store.begin() as conn:
             old = self.store.unfinished_run(conn, flow)
@@ -126,7 +110,6 @@ class SyncEngine:
         started = time.perf_counter()
         flow = self.settings.flow(flow_name)
         ctx = FlowContext.build(self.settings, flow, self.factory)
-        self._check_secrets(ctx)
         mode = "full" if full or flow.mode == "full" else "incremental"
         if dry_run:
             run_id, counts, resumed = 0, RunCounts(), False
@@ -149,8 +132,6 @@ class SyncEngine:
                                   notes, progress)
             if not dry_run:
                 self._deliver_all(ctx, run, counts)
-        except AuthError as exc:
-            status, error = "failed", f"{exc} (check the credentials of this connection)"
         except (HubError, OSError) as exc:
             status, error = "failed", str(exc)
         finally:
@@ -186,6 +167,9 @@ class SyncEngine:
                 cursor = store.get_cursor(conn, flow.name, source)
         connector = ctx.connector(source)
         unsafe = False
+        with store.connect() as conn:
+            # Only then is it worth closing dead letters of records that now sync fine.
+            had_dead = store.has_open_dead_letters(conn, flow.name, source)
         pages = connector.read(ingestor.mapping.object, cursor, incremental=not full,
                                page_size=flow.page_size)
         while True:
@@ -202,7 +186,11 @@ class SyncEngine:
                     t2 = time.perf_counter()
                     if full and result.seen:
                         store.mark_seen(conn, source, flow.entity, result.seen, run.run_id)
+                    if had_dead and result.synced:
+                        store.close_dead_letters(conn, flow.name, source,
+                                                 external_ids=result.synced)
                     store.add_dead_letters(conn, result.dead)
+                    had_dead = had_dead or bool(result.dead)
                     for target in ingestor.targets:
                         store.outbox_add(conn, flow.name, target, result.to_deliver,
                                          run.run_id)

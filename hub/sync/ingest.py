@@ -7,8 +7,8 @@ whole page is committed or none of it is, so the cursor never passes an uncommit
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +38,22 @@ class PageResult:
     dead: list[dict[str, Any]] = field(default_factory=list)
     to_deliver: list[str] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
+    synced: list[str] = field(default_factory=list)  # external ids that went through fine
     unsafe_for_deletes: bool = False  # a record without a readable id: deletion detection off
+
+
+def new_id() -> str:
+    """A new canonical id: a UUID (version 7 layout) whose leading bits are the time in ms.
+
+    Ids made close in time sort close together, so the records' primary key and every
+    index on canonical_id grow at their end instead of being written at random pages
+    (uuid4): a page's commit then touches a few B-tree pages, not hundreds.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _payload(native: Any) -> str:
@@ -101,7 +116,7 @@ class Ingestor:
                 if link is not None:
                     refs[(ent, nid)] = link.canonical_id
                     continue
-                cid = str(uuid.uuid4())
+                cid = new_id()
                 refs[(ent, nid)] = cid
                 stubs.append({"id": cid, "entity": ent, "schema_version": SCHEMA_VERSION,
                               "data": "{}", "sources": "{}", "fingerprint": "", "stub": True,
@@ -182,6 +197,7 @@ class Ingestor:
             link = links.get(ext)
             if link is not None and link.fingerprint == item[2] and not item[1].deleted:
                 counts.unchanged += 1
+                out.synced.append(ext)
             else:
                 pending[ext] = item
         if not pending:
@@ -226,7 +242,7 @@ class Ingestor:
                     continue
                 ids[ext] = cid
             for ext in pending:
-                ids.setdefault(ext, str(uuid.uuid4()))
+                ids.setdefault(ext, new_id())
 
         existing = store.get_records(conn, ids.values())
         self._merge(conn, pending, ids, existing, keys_of, out)
@@ -283,6 +299,7 @@ class Ingestor:
             new_keys[cid] = keys_of.get(ext) or self.mapping.match_keys(merged.data)
             out.to_deliver.append(cid)
 
+        out.synced.extend(row["external_id"] for row in link_rows)
         store = self.store
         if record_rows:
             store.upsert_records(conn, record_rows)

@@ -42,6 +42,27 @@ def _load(engine: SyncEngine, dl_id: int) -> Any:
     return dl
 
 
+def _current(ctx: FlowContext, dl: Any) -> dict[str, Any]:
+    """The record to replay: re-read from its source when the connector can (so a record
+    fixed at the source goes through), else the payload that failed."""
+    stored: dict[str, Any] = orjson.loads(dl.payload)
+    if dl.external_id is None:
+        if dl.stage == "read":
+            raise HubError(f"dead letter {dl.id} is a row that could not be read ({dl.error}); "
+                           "fix it in the source and run the flow again, then discard this "
+                           f"dead letter with `hub dlq discard {dl.id}`")
+        return stored
+    connector = ctx.connector(dl.system)
+    try:
+        fresh = connector.fetch(ctx.mappings[dl.system].object, dl.external_id)  # type: ignore[attr-defined]
+    except (NotImplementedError, AttributeError):
+        return stored
+    if fresh is None:
+        raise HubError(f"record {dl.external_id} no longer exists in {dl.system}; "
+                       f"discard dead letter {dl.id} with `hub dlq discard {dl.id}`")
+    return dict(fresh)
+
+
 def replay(engine: SyncEngine, dl_id: int) -> ReplayOutcome:
     """Send a dead-lettered record through its flow again."""
     store = engine.store
@@ -52,6 +73,11 @@ def replay(engine: SyncEngine, dl_id: int) -> ReplayOutcome:
     flow = engine.settings.flow(dl.flow)
     ctx = FlowContext.build(engine.settings, flow, engine.factory)
     counts = RunCounts()
+    try:
+        record = _current(ctx, dl) if dl.stage != "write" else None
+    except HubError:
+        ctx.close()
+        raise
     with store.begin() as conn:
         run_id = store.start_run(conn, flow.name, "replay", trigger="replay")
     run = RunInfo(run_id, flow.name, flow.entity, "replay")
@@ -65,11 +91,12 @@ def replay(engine: SyncEngine, dl_id: int) -> ReplayOutcome:
             ingestor = Ingestor(ctx, store, run, counts, Resolver(flow.conflict, flow.systems,
                                                                   run_id), dl.system)
             with store.begin() as conn:
-                result = ingestor.ingest(conn, [orjson.loads(dl.payload)])
+                result = ingestor.ingest(conn, [record or {}])
+                # Resolved first: a failure now is a new dead letter, not an update of it.
+                store.resolve_dead_letter(conn, dl_id, "replayed")
                 store.add_dead_letters(conn, result.dead)
                 for target in ingestor.targets:
                     store.outbox_add(conn, flow.name, target, result.to_deliver, run_id)
-                store.resolve_dead_letter(conn, dl_id, "replayed")
                 for obs in engine.observers:
                     obs.page_committing(conn, run, result.changes)
             for target in ingestor.targets:

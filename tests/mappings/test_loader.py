@@ -21,8 +21,8 @@ OPS = "equals, not_equals, in, empty, contains, gt, gte, lt, lte (or all, any, n
 INVALID = [
     ("unknown_field",
      HEAD + "fields:\n  firstname: properties.firstname\n",
-     [("{f}:7: fields.firstname: unknown field 'firstname' for contact; did you mean "
-      "'first_name'? known fields: first_name, last_name, title, emails, phones, addresses, "
+     [("{f}:7: fields.firstname: unknown field 'firstname' for contact (did you mean "
+      "'first_name'?); known fields: first_name, last_name, title, emails, phones, addresses, "
       "company, owner, tags, last_activity_at, custom")]),
     ("unknown_transform",
      HEAD + "fields:\n  last_name: {path: ln, in: [trim, titlecase]}\n",
@@ -68,7 +68,7 @@ INVALID = [
             "  custom.x: {value: 1, direction: both}\n  custom.y: {path: p, template: '{q}'}\n"
             "  line_items:\n    each: Items\n    fields:\n      foo: Foo\n",
      ["{f}:6: match[0]: unknown match key 'phone' for contact; known match keys: email",
-      ("{f}:8: fields.nickname: unknown field 'nickname' for contact known fields: first_name, "
+      ("{f}:8: fields.nickname: unknown field 'nickname' for contact; known fields: first_name, "
       "last_name, title, emails, phones, addresses, company, owner, tags, last_activity_at, "
       "custom"),
       f"{{f}}:9: fields.title.in[0]: unknown transform 'nope'; known transforms: {KNOWN_T}",
@@ -77,7 +77,7 @@ INVALID = [
       "there is no native path to write"),
       ("{f}:11: fields.custom.y: a field needs exactly one of path, value, template or each "
       "(found: path, template)"),
-      ("{f}:12: fields.line_items: unknown field 'line_items' for contact known fields: "
+      ("{f}:12: fields.line_items: unknown field 'line_items' for contact; known fields: "
       "first_name, last_name, title, emails, phones, addresses, company, owner, tags, "
       "last_activity_at, custom")]),
     ("missing_keys",

@@ -517,11 +517,11 @@ def test_check_path_accepts(entity: str, path: str) -> None:
 
 @pytest.mark.parametrize(("entity", "path", "expected"), [
     ("contact", "emial",
-     ("unknown field 'emial' for contact; did you mean 'emails'? known fields: first_name, "
+     ("unknown field 'emial' for contact (did you mean 'emails'?); known fields: first_name, "
      "last_name, title, emails, phones, addresses, company, owner, tags, last_activity_at, "
      "custom")),
     ("contact", "emails[0].adress",
-     ("unknown field 'adress' in emails[] of contact; did you mean 'address'? "
+     ("unknown field 'adress' in emails[] of contact (did you mean 'address'?); "
      "known fields: address, type")),
     ("contact", "emails[type=wrok].address",
      "'emails[type=wrok]' of contact: 'wrok' is not one of work, personal, other"),
