@@ -7,6 +7,7 @@ variables) and raises one ConfigError naming file:line for each.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from hub import registry
@@ -34,25 +35,28 @@ def check_settings(settings: Settings) -> dict[str, Any]:
         conn = system.connection
         if conn is None:
             continue
-        at, line = _where(conn.where, file)
         key = f"systems.{name}.connection"
         try:
             cls = registry.get(conn.connector)
         except ConnectorError as exc:
-            problems.append(Problem(at, line, f"{key}.connector", str(exc)))
+            problems.append(Problem(*_where(conn.where_of("connector"), file),
+                                    f"{key}.connector", str(exc)))
             continue
         caps = cls.capabilities
         if caps.settings:
             for setting in conn.settings:
                 if setting not in caps.settings and setting not in COMMON_SETTINGS:
                     known = ", ".join(sorted(caps.settings))
-                    problems.append(Problem(at, line, f"{key}.{setting}",
-                                            f"unknown setting for connector {conn.connector} "
-                                            f"(known: {known})"))
+                    close = difflib.get_close_matches(setting, list(caps.settings), n=1)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    problems.append(Problem(*_where(conn.where_of(setting), file),
+                                            f"{key}.{setting}",
+                                            f"unknown setting for connector {conn.connector}"
+                                            f"{hint}; known settings: {known}"))
         for secret in caps.secret_settings:
             value = conn.settings.get(secret)
             if value is not None and not isinstance(value, Secret):
-                problems.append(Problem(at, line, f"{key}.{secret}",
+                problems.append(Problem(*_where(conn.where_of(secret), file), f"{key}.{secret}",
                                         "must be an environment reference like ${NAME}"))
     problems.extend(missing_secrets(settings))
     mappings = 0
@@ -79,7 +83,8 @@ def check_settings(settings: Settings) -> dict[str, Any]:
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:
-        raise ConfigError(problems)
+        # The same problem can be found twice (a connector used by a flow): report it once.
+        raise ConfigError(list(dict.fromkeys(problems)))
     connected = sum(1 for s in settings.systems.values() if s.connection is not None)
     return {"file": file, "systems": len(settings.systems), "connected": connected,
             "silos": len(settings.systems) - connected, "flows": len(settings.flows),

@@ -259,6 +259,7 @@ def sync(ctx: Ctx, flow: str, full: bool, dry_run: bool, as_json: bool) -> None:
         _emit_json(_report_dict(report))
         sys.exit(report.exit_code)
     c = report.counts
+    dead_word = "would be dead-lettered" if dry_run else "dead-lettered"
     if dry_run:
         title = f"Dry run of flow {report.flow} (nothing was written)"
     else:
@@ -266,7 +267,7 @@ def sync(ctx: Ctx, flow: str, full: bool, dry_run: bool, as_json: bool) -> None:
                  f"{report.flow}: {report.status}")
     click.echo(f"{title} in {report.seconds:.1f}s")
     click.echo(f"  read {c.read}: created {c.created}, updated {c.updated}, unchanged "
-               f"{c.unchanged}, skipped {c.skipped}, dead-lettered {c.dead_lettered}")
+               f"{c.unchanged}, skipped {c.skipped}, {dead_word} {c.dead_lettered}")
     verb = "would write" if dry_run else "written"
     click.echo(f"  targets: {verb} {c.written}, already up to date {c.write_unchanged}, "
                f"dead-lettered {c.write_failed}, waiting to retry {c.pending}")
@@ -278,8 +279,10 @@ def sync(ctx: Ctx, flow: str, full: bool, dry_run: bool, as_json: bool) -> None:
         click.echo(f"  note: {note}")
     if report.error:
         click.echo(f"  error: {report.error}", err=True)
-    if c.dead_lettered or c.write_failed:
+    if (c.dead_lettered or c.write_failed) and not dry_run:
         click.echo("  see `hub dlq list` for the dead-lettered records and why")
+    elif c.dead_lettered:
+        click.echo("  run without --dry-run, then `hub dlq list` shows them and why")
     sys.exit(report.exit_code)
 
 
@@ -293,6 +296,8 @@ def runs(ctx: Ctx, flow: str | None, limit: int, as_json: bool) -> None:
     with _errors(), ctx.store.connect() as conn:
         rows = ctx.store.list_runs(conn, flow, limit)
     data = [dict(r._mapping) for r in rows]
+    for d in data:
+        d["skip_reasons"] = json.loads(d["skip_reasons"] or "{}")
     if as_json:
         _emit_json(data)
         return
@@ -434,7 +439,7 @@ def _parse_since(text: str) -> str:
     from datetime import UTC, datetime
 
     try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.strip())
     except ValueError:
         _fail(f"--since {text!r} is not a date or time; use e.g. 2026-11-01 or "
               "2026-11-01T08:00:00Z (UTC)", EXIT_CONFIG)

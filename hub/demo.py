@@ -89,7 +89,7 @@ def run_demo(directory: Path, count: int, echo: Callable[[str], None] = print) -
         engine = SyncEngine(settings, store, observers=[AuditObserver(store)])
         echo(f"HubSpot sandbox on {sandbox.base_url} with {count} contacts; "
              f"config written to {config}")
-        echo("First sync (everything is new):")
+        echo("First sync:")
         reports = [engine.run(f) for f in settings.flows]
         for r in reports:
             echo("  " + _line(r))

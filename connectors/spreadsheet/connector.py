@@ -23,6 +23,7 @@ from hub.connector import (
     Cursor,
     EntitySupport,
     Health,
+    NativeRecord,
     Page,
     WriteOp,
     WriteResult,

@@ -157,7 +157,8 @@ def _system(doc: Located, name: str, block: dict[str, Any], base_dir: Path) -> S
         connection = ConnectionConfig(
             name=name, connector=conn["connector"], settings=settings, base_dir=base_dir,
             mappings=_mapping_files(conn.get("mappings"), base_dir),
-            retry=_retry(conn.get("retry")) or RetryPolicy(), where=_where(doc, cpath))
+            retry=_retry(conn.get("retry")) or RetryPolicy(), where=_where(doc, cpath),
+            key_where={k: _where(doc, cpath + (k,)) for k in conn})
     return SystemConfig(name=name, category=block["category"], owner=block.get("owner"),
                         description=block.get("description"), connection=connection,
                         where=_where(doc, path))

@@ -75,6 +75,11 @@ class ConnectionConfig:
     mappings: Mapping[str, str] = field(default_factory=dict)  # entity -> mapping file
     retry: RetryPolicy = RetryPolicy()
     where: str = ""  # file:line of the connection block
+    key_where: Mapping[str, str] = field(default_factory=dict)  # key -> file:line of it
+
+    def where_of(self, key: str) -> str:
+        """file:line of one key of the connection (the block's line if unknown)."""
+        return self.key_where.get(key, self.where)
 
     def setting(self, key: str, default: Any = None) -> Any:
         """A setting's value with secrets revealed (call at use, not at load)."""

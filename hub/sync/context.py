@@ -79,7 +79,7 @@ class FlowContext:
             try:
                 registry.get(conn.connector)
             except ConnectorError as exc:
-                file, _, line = conn.where.rpartition(":")
+                file, _, line = conn.where_of("connector").rpartition(":")
                 problems.append(Problem(file or str(settings.file),
                                         int(line) if line.isdigit() else None,
                                         f"systems.{system}.connection.connector", str(exc)))

@@ -51,8 +51,10 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when everything was delivered, 1 otherwise."""
-        return 0 if self.status in ("succeeded", "dry-run") else 1
+        """0 when everything was (or, in a dry run, would be) delivered, 1 otherwise."""
+        if self.status == "dry-run":
+            return 1 if self.counts.dead_lettered else 0
+        return 0 if self.status == "succeeded" else 1
 
 
 def process_owner() -> str:
