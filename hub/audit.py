@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection
 
 from hub.config.model import REDACTED
@@ -22,7 +21,6 @@ from hub.sync.hooks import Change, Observer, RunInfo
 
 SECRET_NAME = re.compile(
     r"(^|_)(password|passwd|secret|token|api_?key|credentials?|client_secret)($|_)", re.IGNORECASE)
-_SECRET_WORDS = re.compile(r"passw|secret|token|api_?key|credential", re.IGNORECASE)
 _SCALARS = frozenset({str, int, float, bool})
 
 
@@ -30,6 +28,20 @@ _SCALARS = frozenset({str, int, float, bool})
 def _secret_name(name: str) -> bool:
     # Field names repeat on every record: match each distinct name against the regex once.
     return SECRET_NAME.search(name) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _top(name: str) -> str:
+    return name.split(".", 1)[0].split("[", 1)[0]
+
+
+# Fields whose nested keys are chosen by users, not by the canonical schema.
+FREE_FORM = frozenset({"custom"})
+
+
+def _has_sensitive_below(top: str, sensitive: frozenset[str]) -> bool:
+    # Mappings mark nested paths sensitive as "line_items[].x" or "custom.x".
+    return any(p != top and _top(p) == top for p in sensitive)
 
 
 def _redact_value(name: str, value: Any, sensitive: frozenset[str]) -> Any:
@@ -45,25 +57,27 @@ def _redact_value(name: str, value: Any, sensitive: frozenset[str]) -> Any:
     return value
 
 
-def redact_diff(diff: Mapping[str, Any], sensitive: frozenset[str]) -> dict[str, Any]:
-    """A field diff with sensitive and secret-looking values replaced by ***."""
-    if not sensitive:
-        # Fast path for the usual record: no field is marked sensitive and no secret-like
-        # word occurs anywhere in it (a superset of what SECRET_NAME can match in a name),
-        # so walking every nested key would change nothing.
-        try:
-            text = orjson.dumps(diff).decode()
-        except TypeError:
-            text = "secret"  # not plain JSON: take the careful walk below
-        if not _SECRET_WORDS.search(text):
-            return dict(diff)
+def redact_diff(diff: Mapping[str, Any], sensitive: frozenset[str], *,
+                canonical: bool = False) -> dict[str, Any]:
+    """A field diff with sensitive and secret-looking values replaced by ***.
+
+    `canonical=True` says the values passed the entity's JSON Schema, so below a field
+    only `custom` can hold keys a user chose; anything else (native records written to a
+    system) is walked in full.
+    """
     out: dict[str, Any] = {}
     for name, change in diff.items():
-        top = name.split(".", 1)[0].split("[", 1)[0]
-        if name in sensitive or top in sensitive or _secret_name(name):
+        # Names repeat on every record and are checked once (cached); values are walked only
+        # where they hold nested objects whose keys could name a secret.
+        top = _top(name)
+        if name in sensitive or _secret_name(name) or top in sensitive:
             out[name] = [REDACTED if v is not None else None for v in change]
-        else:
+        elif not canonical or top in FREE_FORM or _has_sensitive_below(top, sensitive):
             out[name] = [_redact_value(name, v, sensitive) for v in change]
+        else:
+            # A canonical field's nested keys are fixed by its JSON Schema (address, type,
+            # number...), none of them a secret: nothing below it to redact.
+            out[name] = change
     return out
 
 
@@ -80,6 +94,8 @@ class AuditObserver(Observer):
             return
         events = [AuditInput(entity=c.entity, action=c.action, canonical_id=c.canonical_id,
                              system=c.system, external_id=c.external_id,
-                             diff=redact_diff(c.diff, c.sensitive), run_id=run.run_id,
+                             diff=redact_diff(c.diff, c.sensitive,
+                                              canonical=not c.action.startswith("write.")),
+                             run_id=run.run_id,
                              flow=run.flow) for c in changes]
         self.store.append_audit(conn, events)

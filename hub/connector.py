@@ -102,6 +102,27 @@ class WriteResult:
 
 
 @dataclass(frozen=True)
+class WebhookRequest:
+    """A webhook delivery as received: raw bytes, so signatures can be checked exactly."""
+
+    method: str
+    url: str  # the full URL the vendor called, scheme, host and query included
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One change a vendor told us about."""
+
+    event_id: str  # the vendor's id of the event (replays are dropped by it)
+    object: str  # the native object type, e.g. "contacts"
+    external_id: str  # the record's id in the system
+    action: str  # created|updated|deleted|...
+    occurred_at: str | None = None  # RFC 3339 UTC
+
+
+@dataclass(frozen=True)
 class Health:
     """The result of a connector's health check."""
 
@@ -156,6 +177,15 @@ class BaseConnector:
     def check(self) -> Health:
         """Override with a real call; the default only says the connector loaded."""
         return Health(ok=True, message="loaded")
+
+    def verify_webhook(self, request: WebhookRequest) -> list[WebhookEvent]:
+        """Check a webhook's signature and freshness, and list the changes it announces.
+
+        Optional: raise hub.errors.WebhookRejected (status 401 forged, 400 stale or
+        malformed) for a delivery that must not be trusted. Connectors without webhooks
+        leave this raising NotImplementedError.
+        """
+        raise NotImplementedError
 
     def fetch(self, object: str, external_id: str) -> NativeRecord | None:
         """The current version of one record (None: it no longer exists).

@@ -7,6 +7,7 @@
     ├── SecretError                  a ${ENV} reference names an unset variable
     ├── ConnectorError               a connector could not be loaded or configured
     ├── StoreError                   the store could not be opened or migrated
+    ├── WebhookRejected              a webhook delivery failed its signature or time check
     └── SyncError                    a record or call failed while syncing
         ├── TransientError           worth retrying: timeouts, resets, 429, 5xx
         │   └── RateLimited          429; carries retry_after seconds when the vendor said
@@ -71,6 +72,14 @@ class ConnectorError(HubError):
 
 class StoreError(HubError):
     """The store (database) could not be opened, migrated or written."""
+
+
+class WebhookRejected(HubError):
+    """A webhook delivery was refused: forged, tampered, stale or malformed."""
+
+    def __init__(self, message: str, *, status: int = 401):
+        super().__init__(message)
+        self.status = status
 
 
 class SyncError(HubError):

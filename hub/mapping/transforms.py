@@ -716,6 +716,10 @@ def _date(params: dict[str, Any]) -> Transform:
 
 # ---------------------------------------------------------------- contact details
 
+_PHONE_SEPARATORS = str.maketrans("", "", " -.()/\u00a0")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
 @_register("phone", ("region",), "region", "phone number -> E.164 (+14155550100)")
 def _phone(params: dict[str, Any]) -> Transform:
     import phonenumbers  # imported here: loading its metadata is only worth it when used
@@ -732,6 +736,12 @@ def _phone(params: dict[str, Any]) -> Transform:
 
     @lru_cache(maxsize=4096)
     def parse(text: str) -> str:
+        # Fast path for numbers already written internationally ("+31 30 511 3858"): only
+        # separators to drop. phonenumbers costs ~50 us a number; this costs ~1 us.
+        if text.startswith("+"):
+            compact = text.translate(_PHONE_SEPARATORS)
+            if _E164.fullmatch(compact):
+                return compact
         try:
             num = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException:

@@ -117,7 +117,8 @@ class Store:
         self.engine = make_engine(url)
         ensure_ready(self.engine, auto_migrate=auto_migrate)
         self.dialect = self.engine.dialect.name
-        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+        self._mark = "?" if self.dialect == "sqlite" else "%s"  # the driver's placeholder
+        self._upserts: dict[tuple[Any, ...], str] = {}
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -133,6 +134,11 @@ class Store:
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+    def ping(self) -> None:
+        """A trivial query: StoreError if the database does not answer (for /healthz)."""
+        with self.connect() as conn:
+            conn.execute(select(1)).scalar_one()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -161,36 +167,48 @@ class Store:
 
     def _upsert(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
                 keys: Sequence[str], update_cols: Sequence[str] | None = None) -> None:
+        """INSERT ... ON CONFLICT upsert of many rows in one driver-level executemany.
+
+        The hot path writes a page's rows per table per transaction; going through the
+        driver directly (the same SQL on SQLite and PostgreSQL) costs a few microseconds
+        a row, where compiling Core statements per call cost tens.
+        """
         if not rows:
             return
-        cols = update_cols if update_cols is not None else [
-            c for c in rows[0] if c not in keys]
-        # Statements are immutable: build each shape once (building one per page showed
-        # up as a real share of the ingest time).
-        shape = (table.name, tuple(keys), tuple(cols))
-        stmt = self._upserts.get(shape)
-        if stmt is None:
-            ins = self._insert(table)
-            if cols:
-                stmt = ins.on_conflict_do_update(index_elements=list(keys),
-                                                 set_={c: ins.excluded[c] for c in cols})
-            else:
-                stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
-            self._upserts[shape] = stmt
-        conn.execute(stmt, list(rows))
+        cols = tuple(rows[0])
+        upd = tuple(update_cols if update_cols is not None else
+                    [c for c in cols if c not in keys])
+        shape = (table.name, cols, tuple(keys), upd)
+        sql = self._upserts.get(shape)
+        if sql is None:
+            marks = ", ".join([self._mark] * len(cols))
+            conflict = ", ".join(keys)
+            action = (f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in upd)}"
+                      if upd else "DO NOTHING")
+            sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks}) "
+                   f"ON CONFLICT ({conflict}) {action}")
+            self._upserts[shape] = sql
+        conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+
+    def _select_in(self, conn: Connection, sql: str, params: Sequence[Any],
+                   values: Sequence[Any]) -> list[Any]:
+        """Run `sql` ending in `IN ({in})` for the values, in chunks, at driver level."""
+        out: list[Any] = []
+        for chunk in _chunks(list(values)):
+            marks = ", ".join([self._mark] * len(chunk))
+            out.extend(conn.exec_driver_sql(sql.format(marks=marks), (*params, *chunk)))
+        return out
 
     # -- records -----------------------------------------------------------------------
 
     def get_records(self, conn: Connection, ids: Iterable[str]) -> dict[str, RecordRow]:
         """Canonical records by id."""
-        wanted = list(dict.fromkeys(ids))
         out: dict[str, RecordRow] = {}
-        r = t.records.c
-        for chunk in _chunks(wanted):
-            for row in conn.execute(select(t.records).where(r.id.in_(chunk))):
-                out[row.id] = RecordRow(row.id, row.entity, orjson.loads(row.data),
-                                        orjson.loads(row.sources), row.fingerprint, row.stub,
-                                        row.deleted, row.created_at, row.updated_at)
+        sql = ("SELECT id, entity, data, sources, fingerprint, stub, deleted, created_at, "
+               "updated_at FROM records WHERE id IN ({marks})")
+        for row in self._select_in(conn, sql, (), list(dict.fromkeys(ids))):
+            out[row[0]] = RecordRow(row[0], row[1], orjson.loads(row[2]), orjson.loads(row[3]),
+                                    row[4], bool(row[5]), bool(row[6]), row[7], row[8])
         return out
 
     def upsert_records(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -215,30 +233,18 @@ class Store:
     def links_by_external(self, conn: Connection, system: str, entity: str,
                           external_ids: Iterable[str]) -> dict[str, LinkRow]:
         """Links of `system` keyed by the system's own ids."""
-        wanted = list(dict.fromkeys(external_ids))
-        out: dict[str, LinkRow] = {}
-        c = t.links.c
-        for chunk in _chunks(wanted):
-            q = select(c.canonical_id, c.external_id, c.fingerprint).where(
-                c.system == system, c.entity == entity, c.external_id.in_(chunk))
-            for row in conn.execute(q):
-                out[row.external_id] = LinkRow(row.canonical_id, row.external_id,
-                                               row.fingerprint)
-        return out
+        sql = (f"SELECT canonical_id, external_id, fingerprint FROM links WHERE system = {self._mark} "
+               f"AND entity = {self._mark} AND external_id IN ({{marks}})")
+        rows = self._select_in(conn, sql, (system, entity), list(dict.fromkeys(external_ids)))
+        return {r[1]: LinkRow(r[0], r[1], r[2]) for r in rows}
 
     def links_by_canonical(self, conn: Connection, system: str, entity: str,
                            canonical_ids: Iterable[str]) -> dict[str, LinkRow]:
         """Links of `system` keyed by canonical id."""
-        wanted = list(dict.fromkeys(canonical_ids))
-        out: dict[str, LinkRow] = {}
-        c = t.links.c
-        for chunk in _chunks(wanted):
-            q = select(c.canonical_id, c.external_id, c.fingerprint).where(
-                c.system == system, c.entity == entity, c.canonical_id.in_(chunk))
-            for row in conn.execute(q):
-                out[row.canonical_id] = LinkRow(row.canonical_id, row.external_id,
-                                                row.fingerprint)
-        return out
+        sql = (f"SELECT canonical_id, external_id, fingerprint FROM links WHERE system = {self._mark} "
+               f"AND entity = {self._mark} AND canonical_id IN ({{marks}})")
+        rows = self._select_in(conn, sql, (system, entity), list(dict.fromkeys(canonical_ids)))
+        return {r[0]: LinkRow(r[0], r[1], r[2]) for r in rows}
 
     def links_of_records(self, conn: Connection, canonical_ids: Iterable[str]
                          ) -> dict[str, list[tuple[str, str]]]:
@@ -288,27 +294,28 @@ class Store:
     def match_lookup(self, conn: Connection, entity: str,
                      keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Canonical ids owning the given (key name, value) pairs."""
-        wanted = list(dict.fromkeys(keys))
-        out: dict[tuple[str, str], str] = {}
-        c = t.match_keys.c
         by_name: dict[str, list[str]] = {}
-        for name, value in wanted:
+        for name, value in dict.fromkeys(keys):
             by_name.setdefault(name, []).append(value)
+        out: dict[tuple[str, str], str] = {}
+        sql = (f"SELECT name, value, canonical_id FROM match_keys WHERE entity = {self._mark} AND "
+               f"name = {self._mark} AND value IN ({{marks}})")
         for name, values in by_name.items():
-            for chunk in _chunks(values):
-                q = select(c.name, c.value, c.canonical_id).where(
-                    c.entity == entity, c.name == name, c.value.in_(chunk))
-                for row in conn.execute(q):
-                    out[(row.name, row.value)] = row.canonical_id
+            for row in self._select_in(conn, sql, (entity, name), values):
+                out[(row[0], row[1])] = row[2]
         return out
 
     def replace_match_keys(self, conn: Connection, entity: str,
-                           keys: Mapping[str, Mapping[str, str]]) -> None:
-        """Set each record's match keys; a key another record already owns stays with it."""
+                           keys: Mapping[str, Mapping[str, str]],
+                           new: frozenset[str] | set[str] = frozenset()) -> None:
+        """Set each record's match keys; a key another record already owns stays with it.
+
+        Records in `new` were created in this transaction and have no keys to remove.
+        """
         if not keys:
             return
         c = t.match_keys.c
-        ids = list(keys)
+        ids = [cid for cid in keys if cid not in new]
         for chunk in _chunks(ids):
             # By canonical id alone (ids are unique across entities): with `entity = ?` as
             # well, SQLite (no ANALYZE statistics) picks the primary key's `entity` prefix
@@ -379,6 +386,36 @@ class Store:
         if flow:
             q = q.where(t.outbox.c.flow == flow)
         return int(conn.execute(q).scalar_one())
+
+    # -- webhooks ----------------------------------------------------------------------
+
+    def accept_webhook_events(self, conn: Connection, system: str,
+                              event_ids: Sequence[str]) -> list[str]:
+        """Remember webhook event ids; returns those not seen before (replays are dropped).
+
+        One INSERT ... ON CONFLICT DO NOTHING RETURNING per chunk: two deliveries of the same
+        event racing each other cannot both be told it is new.
+        """
+        wanted = list(dict.fromkeys(event_ids))
+        if not wanted:
+            return []
+        now = now_iso()
+        c = t.webhook_events.c
+        fresh: set[str] = set()
+        for chunk in _chunks(wanted, 300):  # 3 parameters a row, under SQLite's 999
+            stmt = (self._insert(t.webhook_events)
+                    .values([{"system": system, "event_id": e, "received_at": now}
+                             for e in chunk])
+                    .on_conflict_do_nothing(index_elements=["system", "event_id"])
+                    .returning(c.event_id))
+            fresh.update(row[0] for row in conn.execute(stmt))
+        return [e for e in wanted if e in fresh]
+
+    def prune_webhook_events(self, conn: Connection, older_than: str) -> int:
+        """Forget webhook event ids received before `older_than`; returns how many."""
+        res = conn.execute(delete(t.webhook_events)
+                           .where(t.webhook_events.c.received_at < older_than))
+        return int(res.rowcount or 0)
 
     # -- runs --------------------------------------------------------------------------
 
@@ -512,13 +549,15 @@ class Store:
         """Append events to the hash chain, in the caller's transaction."""
         if not events:
             return
-        h = t.audit_head.c
-        head = conn.execute(select(h.seq, h.hash).where(h.id == 1).with_for_update()).first()
+        # FOR UPDATE: on PostgreSQL the head row's lock serialises concurrent appenders;
+        # SQLite's write lock (BEGIN IMMEDIATE) already does.
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        head = conn.exec_driver_sql(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}").first()
         if head is None:
             conn.execute(insert(t.audit_head).values(id=1, seq=0, hash=""))
             seq, prev = 0, ""
         else:
-            seq, prev = int(head.seq), str(head.hash)
+            seq, prev = int(head[0]), str(head[1])
         at = now_iso()
         rows = []
         for ev in events:
@@ -526,13 +565,15 @@ class Store:
             diff = dumps(ev.diff or {})
             digest = event_hash(prev, seq, at, ev.run_id, ev.flow, ev.entity, ev.canonical_id,
                                 ev.system, ev.external_id, ev.action, diff)
-            rows.append({"seq": seq, "at": at, "run_id": ev.run_id, "flow": ev.flow,
-                         "entity": ev.entity, "canonical_id": ev.canonical_id,
-                         "system": ev.system, "external_id": ev.external_id,
-                         "action": ev.action, "diff": diff, "prev_hash": prev, "hash": digest})
+            rows.append((seq, at, ev.run_id, ev.flow, ev.entity, ev.canonical_id, ev.system,
+                         ev.external_id, ev.action, diff, prev, digest))
             prev = digest
-        conn.execute(insert(t.audit_events), rows)
-        conn.execute(update(t.audit_head).where(h.id == 1).values(seq=seq, hash=prev))
+        m = self._mark
+        conn.exec_driver_sql(
+            "INSERT INTO audit_events (seq, at, run_id, flow, entity, canonical_id, system, "
+            f"external_id, action, diff, prev_hash, hash) VALUES ({', '.join([m] * 12)})", rows)
+        conn.exec_driver_sql(f"UPDATE audit_head SET seq = {m}, hash = {m} WHERE id = 1",
+                             (seq, prev))
 
     def query_audit(self, conn: Connection, *, record: str | None = None,
                     system: str | None = None, flow: str | None = None,

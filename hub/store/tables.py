@@ -72,13 +72,18 @@ class Run(SQLModel, table=True):
     """One execution of a flow and its counters."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_flow_started", "flow", "started_at"),)
+    __table_args__ = (
+        Index("ix_runs_flow_started", "flow", "started_at"),
+        # A scheduled fire time produces at most one run, however many schedulers there are.
+        UniqueConstraint("flow", "fire_time", name="uq_runs_fire_time"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     flow: str = Field(max_length=64)
     mode: str = Field(max_length=16)
     status: str = Field(default="running", max_length=16)  # running|succeeded|partial|failed
     trigger: str = Field(default="manual", max_length=16)
     owner: str = Field(default="", max_length=128)  # host:pid of the process running it
+    fire_time: str | None = Field(default=None, max_length=32)  # the schedule slot it fills
     started_at: str = Field(max_length=32)
     heartbeat_at: str = Field(max_length=32)
     finished_at: str | None = Field(default=None, max_length=32)
@@ -169,6 +174,29 @@ class AuditHead(SQLModel, table=True):
     hash: str = Field(default="", max_length=64)
 
 
+class Lease(SQLModel, table=True):
+    """A time-limited right to do one thing alone (run a flow, be the scheduler).
+
+    `token` grows by one at every new grant: a holder whose lease expired and was taken over
+    finds its token stale when it next writes (a fencing token), and stops.
+    """
+
+    __tablename__ = "leases"
+    name: str = Field(primary_key=True, max_length=128)
+    holder: str = Field(default="", max_length=128)
+    token: int = 0
+    expires_at: str = Field(max_length=32)
+
+
+class WebhookEvent(SQLModel, table=True):
+    """A webhook event already accepted, so a replayed delivery is dropped."""
+
+    __tablename__ = "webhook_events"
+    system: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(primary_key=True, max_length=255)
+    received_at: str = Field(index=True, max_length=32)
+
+
 metadata: MetaData = SQLModel.metadata
 
 
@@ -186,3 +214,5 @@ dead_letters = table(DeadLetter)
 outbox = table(Outbox)
 audit_events = table(AuditEvent)
 audit_head = table(AuditHead)
+leases = table(Lease)
+webhook_events = table(WebhookEvent)

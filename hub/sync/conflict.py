@@ -76,6 +76,11 @@ class Resolver:
               incoming: Mapping[str, Any], owned: Iterable[str], system: str,
               updated_at: str) -> Merged:
         """Merge `incoming` (the fields `owned` by the source's mapping) into `data`."""
+        if not data:  # a new record: nothing to settle, every value is simply taken
+            taken: Provenance = [system, updated_at, self.run_id]
+            fresh = {k: v for k, v in incoming.items() if v is not None}
+            return Merged(fresh, {**sources, **{k: taken for k in fresh}},
+                          {k: [None, v] for k, v in fresh.items()})
         new_data = dict(data)
         new_sources = dict(sources)
         diff: dict[str, list[Any]] = {}

@@ -17,23 +17,77 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.config.model import Settings
-from hub.errors import HubError, SyncError
+from hub.errors import HubError, StoreError, SyncError
 from hub.store import Store, now_iso
 from hub.sync.conflict import Resolver
 from hub.sync.context import ConnectorFactory, FlowContext
 from hub.sync.deliver import Deliverer
 from hub.sync.hooks import Observer, RunCounts, RunInfo
 from hub.sync.ingest import Ingestor
+from hub.sync.prefetch import Prefetch
 
 STALE_AFTER = 120.0  # seconds without a heartbeat before a running run counts as dead
 
 
-class _DryRun(Exception):
-    """Raised inside a page's transaction to roll it back in a dry run."""
+# Pages are committed together until this many records or seconds have accumulated: a
+# commit per 100-record page cost more than the rest of the page's store work.
+COMMIT_RECORDS = 1000
+COMMIT_SECONDS = 1.0
+
+
+class _Batch:
+    """One open transaction spanning several pages, committed as a unit with its cursor."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn: Connection | None = None
+        self._tx: Any = None
+        self.records = 0
+        self.started = 0.0
+
+    def connection(self) -> Connection:
+        """The batch's connection, beginning a transaction if none is open."""
+        if self.conn is None:
+            self.conn = self.store.engine.connect()
+            self._tx = self.conn.begin()
+            self.records, self.started = 0, time.monotonic()
+        return self.conn
+
+    def full(self) -> bool:
+        """Whether it is time to commit."""
+        return (self.records >= COMMIT_RECORDS
+                or time.monotonic() - self.started >= COMMIT_SECONDS)
+
+    def commit(self) -> None:
+        """Commit and release the connection."""
+        if self.conn is not None:
+            try:
+                self._tx.commit()
+            except SQLAlchemyError as exc:
+                raise StoreError(f"could not commit to the store: "
+                                 f"{str(exc).splitlines()[0]}") from None
+            finally:
+                self._close()
+
+    def rollback(self) -> None:
+        """Undo whatever is open and release the connection."""
+        if self.conn is not None:
+            try:
+                self._tx.rollback()
+            finally:
+                self._close()
+
+    def _close(self) -> None:
+        assert self.conn is not None
+        self.conn.close()
+        self.conn, self._tx = None, None
 
 
 @dataclass(frozen=True)
@@ -172,52 +226,53 @@ class SyncEngine:
         with store.connect() as conn:
             # Only then is it worth closing dead letters of records that now sync fine.
             had_dead = store.has_open_dead_letters(conn, flow.name, source)
-        pages = connector.read(ingestor.mapping.object, cursor, incremental=not full,
-                               page_size=flow.page_size)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                page = next(pages)
-            except StopIteration:
-                break
-            counts.add_time("read", time.perf_counter() - t0)
-            t1 = time.perf_counter()
-            try:
-                with store.begin() as conn:
-                    result = ingestor.ingest(conn, page.records)
-                    t2 = time.perf_counter()
-                    if full and result.seen:
-                        store.mark_seen(conn, source, flow.entity, result.seen, run.run_id)
-                    if had_dead and result.synced:
-                        store.close_dead_letters(conn, flow.name, source,
-                                                 external_ids=result.synced)
-                    store.add_dead_letters(conn, result.dead)
-                    had_dead = had_dead or bool(result.dead)
-                    for target in ingestor.targets:
-                        store.outbox_add(conn, flow.name, target, result.to_deliver,
-                                         run.run_id)
-                    for obs in self.observers:
-                        obs.page_committing(conn, run, result.changes)
-                    if run.dry_run:
-                        # At most this many writes would follow; nothing is kept.
-                        counts.written += len(result.to_deliver) * len(ingestor.targets)
-                        raise _DryRun
-                    store.set_cursor(conn, flow.name, source, page.cursor)
-                    store.update_run(conn, run.run_id,
-                                     skip_reasons=orjson.dumps(counts.skip_reasons).decode(),
-                                     **counts.as_row())
-                counts.add_time("store", time.perf_counter() - t2)
-            except _DryRun:
-                pass
-            unsafe = unsafe or result.unsafe_for_deletes
-            for d in result.dead:
+        pages = Prefetch(connector.read(ingestor.mapping.object, cursor, incremental=not full,
+                                        page_size=flow.page_size))
+        batch = _Batch(store)
+        dead: list[dict[str, Any]] = []
+        try:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    page = next(pages)
+                except StopIteration:
+                    break
+                counts.add_time("read", time.perf_counter() - t0)
+                t1 = time.perf_counter()
+                conn = batch.connection()
+                result = ingestor.ingest(conn, page.records)
+                t2 = time.perf_counter()
+                if full and result.seen:
+                    store.mark_seen(conn, source, flow.entity, result.seen, run.run_id)
+                if had_dead and result.synced:
+                    store.close_dead_letters(conn, flow.name, source,
+                                             external_ids=result.synced)
+                store.add_dead_letters(conn, result.dead)
+                had_dead = had_dead or bool(result.dead)
+                dead.extend(result.dead)
+                for target in ingestor.targets:
+                    store.outbox_add(conn, flow.name, target, result.to_deliver, run.run_id)
                 for obs in self.observers:
-                    obs.dead_lettered(run, source, d["stage"], d["error"])
-            counts.add_time("page", time.perf_counter() - t1)
-            if deliver_each_page and not run.dry_run:
-                self._deliver_all(ctx, run, counts)
-            if progress is not None:
-                progress(counts)
+                    obs.page_committing(conn, run, result.changes)
+                if run.dry_run:
+                    # At most this many writes would follow; nothing is kept.
+                    counts.written += len(result.to_deliver) * len(ingestor.targets)
+                else:
+                    store.set_cursor(conn, flow.name, source, page.cursor)
+                unsafe = unsafe or result.unsafe_for_deletes
+                batch.records += len(page.records)
+                if batch.full():
+                    self._flush(batch, run, counts, source, dead, progress)
+                    if deliver_each_page and not run.dry_run:
+                        self._deliver_all(ctx, run, counts)
+                counts.add_time("store", time.perf_counter() - t2)
+                counts.add_time("page", time.perf_counter() - t1)
+            self._flush(batch, run, counts, source, dead, progress)
+        finally:
+            pages.close()
+            batch.rollback()  # anything not flushed (an error above) is undone
+        if deliver_each_page and not run.dry_run:
+            self._deliver_all(ctx, run, counts)
         if full and not run.dry_run:
             if unsafe:
                 notes.append(f"deletions in {source} were not checked: some records could not "
@@ -232,6 +287,26 @@ class SyncEngine:
                                          run.run_id)
                 for obs in self.observers:
                     obs.page_committing(conn, run, changes)
+
+    def _flush(self, batch: _Batch, run: RunInfo, counts: RunCounts, source: str,
+               dead: list[dict[str, Any]],
+               progress: Callable[[RunCounts], None] | None) -> None:
+        """Commit the pages read so far with their cursor (roll back in a dry run)."""
+        if batch.conn is None:
+            return
+        if run.dry_run:
+            batch.rollback()
+        else:
+            self.store.update_run(batch.conn, run.run_id,
+                                  skip_reasons=orjson.dumps(counts.skip_reasons).decode(),
+                                  **counts.as_row())
+            batch.commit()
+        for d in dead:
+            for obs in self.observers:
+                obs.dead_lettered(run, source, d["stage"], d["error"])
+        dead.clear()
+        if progress is not None:
+            progress(counts)
 
     def _deliver_all(self, ctx: FlowContext, run: RunInfo, counts: RunCounts) -> None:
         for target in ctx.delivery_targets:

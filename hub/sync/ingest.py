@@ -255,6 +255,7 @@ class Ingestor:
         record_rows: list[dict[str, Any]] = []
         link_rows: list[dict[str, Any]] = []
         new_keys: dict[str, dict[str, str]] = {}
+        created: set[str] = set()
         sensitive = self.mapping.sensitive_fields
         for ext, (_native, inb, fp) in pending.items():
             cid = ids[ext]
@@ -294,6 +295,8 @@ class Ingestor:
             out.changes.append(Change(action, entity, cid, source, ext, merged.diff, sensitive))
             if is_new:
                 counts.created += 1
+                if old is None:
+                    created.add(cid)
             else:
                 counts.updated += 1
             new_keys[cid] = keys_of.get(ext) or self.mapping.match_keys(merged.data)
@@ -304,7 +307,7 @@ class Ingestor:
         if record_rows:
             store.upsert_records(conn, record_rows)
         store.upsert_links(conn, link_rows)
-        store.replace_match_keys(conn, entity, new_keys)
+        store.replace_match_keys(conn, entity, new_keys, created)
 
     def _row(self, old: RecordRow | None, data: dict[str, Any], sources: dict[str, Any], *,
              deleted: bool, now: str, cid: str | None = None) -> dict[str, Any]:
