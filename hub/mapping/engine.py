@@ -495,10 +495,13 @@ def _in_step(f: FieldSpec, canon: str, npath: str, get: Getter, set_: Setter,
     fills = has_default or any(t.fills_missing for t in transforms)
     ref = f.reference
     test = when.test if when is not None else None
+    # A null below the top level (phones[type=mobile].number) would only create an empty
+    # element to hold it; the top-level field, which a merge replaces whole, says enough.
+    nested = any(ch in canon for ch in ".[")
     if chain is None and not (required or has_default or ref or test):
         def plain(native: Any, data: dict[str, Any], refs: Refs) -> None:
             v = get(native)
-            if v is not MISSING:
+            if v is not MISSING and (v is not None or not nested):
                 set_(data, v)
         return plain
 
@@ -525,6 +528,8 @@ def _in_step(f: FieldSpec, canon: str, npath: str, get: Getter, set_: Setter,
             v = _resolve_ref(ref, v, refs)
             if v is MISSING:
                 return
+        if v is None and nested:
+            return
         set_(data, v)
     return step
 
