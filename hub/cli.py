@@ -534,5 +534,47 @@ def sandbox(vendor: str, port: int, seed: int, count: int) -> None:
     hubspot_main(["--port", str(port), "--seed", str(seed), "--count", str(count)])
 
 
+# -- serving -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every network interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--public-url", metavar="URL",
+              help="The address vendors call the hub at when it sits behind a proxy, e.g. "
+                   "https://hub.example.com (webhook signatures cover the URL).")
+@pass_ctx
+def serve(ctx: Ctx, host: str, port: int, public_url: str | None) -> None:
+    """Receive webhooks and run the flows they concern, until Ctrl-C."""
+    import logging
+
+    import uvicorn
+
+    from hub.web.app import make_app
+    from hub.web.trigger import FlowTrigger
+    from hub.web.webhooks import webhook_systems
+
+    if public_url and not public_url.startswith(("http://", "https://")):
+        _fail(f"--public-url {public_url!r} must start with http:// or https://", EXIT_CONFIG)
+    with _errors():
+        settings, store = ctx.settings, ctx.store
+        trigger = FlowTrigger(settings, store)
+        app = make_app(settings, store, trigger, public_url=public_url)
+    base = (public_url or f"http://{host}:{port}").rstrip("/")
+    systems = webhook_systems(settings)
+    for system in systems:
+        click.echo(f"{system}: POST {base}/webhooks/{system}")
+    if not systems:
+        click.echo("No connected system takes webhooks; serving only /healthz.")
+    click.echo(f"Health check: GET {base}/healthz")
+    # Refused deliveries and webhook-triggered runs are what an operator watches here.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        trigger.close()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

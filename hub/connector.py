@@ -181,7 +181,7 @@ class BaseConnector:
     def verify_webhook(self, request: WebhookRequest) -> list[WebhookEvent]:
         """Check a webhook's signature and freshness, and list the changes it announces.
 
-        Optional: raise hub.errors.WebhookRejected (status 401 forged, 400 stale or
+        Optional: raise hub.errors.WebhookRejected (status 401 forged or stale, 400
         malformed) for a delivery that must not be trusted. Connectors without webhooks
         leave this raising NotImplementedError.
         """

@@ -17,6 +17,9 @@ Writes
     with a HubSpot id: batch update; archive/delete: batch archive. 207 answers are split
     record by record; a batch HubSpot refuses as a whole is retried one record at a time
     so one bad record cannot sink the other 99.
+Webhooks
+    verify_webhook checks HubSpot's signature v3 with the `client_secret` setting and lists
+    the contact/company changes a delivery announces (connectors/hubspot/webhooks.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+from connectors.hubspot import webhooks
 from connectors.hubspot.client import (
     ASSOCIATED,
     ASSOCIATION_KIND,
@@ -50,6 +54,8 @@ from hub.connector import (
     Health,
     NativeRecord,
     Page,
+    WebhookEvent,
+    WebhookRequest,
     WriteOp,
     WriteResult,
 )
@@ -79,16 +85,18 @@ class HubSpotConnector(BaseConnector):
             "company": EntitySupport(object="companies", **_FULL_SUPPORT),
         },
         batch_size=BATCH_MAX,
-        webhooks=False,
+        webhooks=True,
         settings={
             "base_url": f"API base URL (default {DEFAULT_BASE_URL})",
             "token": "private-app access token, as a ${ENV} reference",
+            "client_secret": "the app's client secret, as a ${ENV} reference: checks the "
+                             "signature of webhook deliveries (needed only for webhooks)",
             "search_overlap_ms": "incremental reads re-read this many ms before the cursor, "
                                  f"because search lags writes (default {DEFAULT_OVERLAP_MS})",
             "search_cap": f"results one search may page through (default {SEARCH_CAP})",
             "timeout": "seconds to wait for an answer (default 30)",
         },
-        secret_settings=frozenset({"token"}),
+        secret_settings=frozenset({"token", "client_secret"}),
     )
 
     def __init__(self, connection: ConnectionConfig) -> None:
@@ -144,6 +152,17 @@ class HubSpotConnector(BaseConnector):
         except HubError as exc:
             return Health(ok=False, message=str(exc))
         return Health(ok=True, message="HubSpot answered and accepted the token")
+
+    def verify_webhook(self, request: WebhookRequest) -> list[WebhookEvent]:
+        """Check a delivery's v3 signature and age, then list its contact/company events."""
+        secret = self.connection.setting("client_secret")  # revealed now, at use
+        if not secret:
+            where = f" ({self.connection.where})" if self.connection.where else ""
+            raise ConnectorError(f"connection {self.connection.name}{where}: setting "
+                                 "'client_secret' is missing (the HubSpot app's client "
+                                 "secret, as ${ENV}); webhooks cannot be checked without it")
+        webhooks.check_signature(request, str(secret))
+        return webhooks.parse_events(request.body)
 
     def close(self) -> None:
         """Close the HTTP connections."""

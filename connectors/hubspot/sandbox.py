@@ -8,7 +8,9 @@ inputs, 207 with errors[] and numErrors on partial success), 409 on a duplicate 
 PATCH, DELETE (archive; archived records only with archived=true, carrying archivedAt),
 v4 association batch read and default-associate. Property values are always strings;
 createdAt/updatedAt are ISO-8601 with milliseconds; lastmodifieddate (contacts) and
-hs_lastmodifieddate (companies, deals) follow updatedAt.
+hs_lastmodifieddate (companies, deals) follow updatedAt. Webhooks (Webhooks API v3): every
+change after start-up becomes a creation / propertyChange / deletion event, delivered signed
+(signature v3) by `send_webhooks` or automatically after `subscribe` (sandbox_webhooks.py).
 
 Emulator assumptions (marked [emu] below) where the docs are silent: batch results and
 errors echo each input's objectWriteTraceId; a batch whose inputs all fail answers with the
@@ -32,17 +34,19 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import orjson
 
 from connectors.hubspot import fakedata
 from connectors.hubspot.client import PROPERTIES as CONNECTOR_PROPERTIES
+from connectors.hubspot.sandbox_webhooks import WebhookOutbox
 
 OBJECT_TYPES = ("contacts", "companies", "deals")
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
@@ -186,11 +190,17 @@ class HubSpotSandbox:
         # The latest requests seen and Retry-After values sent (bounded: the CLI runs for days)
         self.requests: deque[tuple[str, str]] = deque(maxlen=100_000)
         self.waits_sent: deque[float] = deque(maxlen=10_000)
+        # Changes become webhook events once the seed data is in (HubSpot would not announce
+        # records that existed before the app subscribed).
+        self.webhooks = WebhookOutbox(self._now)
+        self._recording = False
+        self._change_source = "CRM_UI"
         for t in OBJECT_TYPES:
             self._state.objects[t] = {}
             self._state.order[t] = []
             self._state.unique[t] = {}
         self._load(fakedata.generate(seed, count, companies))
+        self._recording = True
         if count >= 10_000:
             self.prewarm()
             # Big data sets are long-lived: keep them out of the cyclic GC's full scans,
@@ -211,6 +221,7 @@ class HubSpotSandbox:
 
     def stop(self) -> None:
         """Stop listening and close the socket."""
+        self.webhooks.unsubscribe()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -278,6 +289,29 @@ class HubSpotSandbox:
             ids = self._state.assoc.get((from_type, to_type), {}).get(int(object_id), [])
             return [str(i) for i in ids]
 
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def send_webhooks(self, url: str, events: Sequence[Mapping[str, Any]] | None = None, *,
+                      client_secret: str, timestamp_ms: int | None = None,
+                      tamper: Callable[[bytes], bytes] | None = None) -> list[httpx.Response]:
+        """POST signed v3 deliveries to `url`: `events`, or every change not yet delivered.
+
+        `timestamp_ms` overrides X-HubSpot-Request-Timestamp (stale deliveries); `tamper`
+        changes the body after it was signed. Returns the hub's answers, one per batch of
+        100; pending changes whose delivery failed stay pending with attemptNumber + 1.
+        """
+        return self.webhooks.send(url, events, client_secret=client_secret,
+                                  timestamp_ms=timestamp_ms, tamper=tamper)
+
+    def subscribe(self, url: str, *, client_secret: str, interval: float = 0.2) -> None:
+        """Deliver changes to `url` automatically, every `interval` seconds, until stop()."""
+        self.webhooks.subscribe(url, client_secret=client_secret, interval=interval)
+
+    def _announce(self, object_type: str, change: str, oid: int, **extra: Any) -> None:
+        if self._recording:
+            self.webhooks.record(SINGULAR[object_type], change, oid, self._change_source,
+                                 **extra)
+
     def prewarm(self, properties: dict[str, tuple[str, ...]] | None = None) -> None:
         """Pre-serialise every record for the property lists the connector asks for."""
         wanted = properties or dict(CONNECTOR_PROPERTIES)
@@ -324,6 +358,7 @@ class HubSpotSandbox:
         self._state.objects[object_type][oid] = obj
         self._state.order[object_type].append(oid)  # ids only grow: stays sorted
         self._state.version += 1
+        self._announce(object_type, "creation", oid, changeFlag="CREATED")
         return obj
 
     def _index(self, object_type: str, obj: _Obj, props: dict[str, str | None]) -> None:
@@ -333,6 +368,11 @@ class HubSpotSandbox:
             self._state.unique[object_type].setdefault(value.lower(), []).append(obj.id)
 
     def _update_props(self, object_type: str, obj: _Obj, props: dict[str, str | None]) -> None:
+        if self._recording:
+            for name, value in props.items():  # one event per changed property, as HubSpot
+                if name not in READ_ONLY_PROPERTIES and obj.props.get(name) != value:
+                    self._announce(object_type, "propertyChange", obj.id, propertyName=name,
+                                   propertyValue="" if value is None else value)
         prop = UNIQUE_PROPERTIES.get(object_type)
         if prop and prop in props and props[prop] != obj.props.get(prop):
             old = obj.props.get(prop)
@@ -355,6 +395,7 @@ class HubSpotSandbox:
         obj.archived_ms = at_ms
         obj.updated_ms = at_ms
         self._invalidate(object_type, obj.id)
+        self._announce(object_type, "deletion", obj.id)
 
     def _invalidate(self, object_type: str, oid: int) -> None:
         self._state.version += 1
@@ -429,17 +470,25 @@ class HubSpotSandbox:
                body: Any) -> tuple[int, bytes | None]:
         """Route one authenticated request; returns (status, JSON bytes or None)."""
         with self._lock:
-            match = OBJECT_PATH.match(path)
-            if match:
-                object_type, second, third = match.groups()
-                if object_type not in OBJECT_TYPES:
-                    raise ApiError(400, f"Unable to infer object type from: {object_type}")
-                return self._object_route(method, object_type, second, third, query, body)
-            match = ASSOC_BATCH_PATH.match(path)
-            if match and method == "POST":
-                from_type, to_type, action = match.groups()
-                return self._assoc_batch(from_type, to_type, action, body)
-            raise ApiError(404, f"No route for {method} {path}", "OBJECT_NOT_FOUND")
+            self._change_source = "INTEGRATION"  # changes made through the API
+            try:
+                return self._route(method, path, query, body)
+            finally:
+                self._change_source = "CRM_UI"
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]],
+               body: Any) -> tuple[int, bytes | None]:
+        match = OBJECT_PATH.match(path)
+        if match:
+            object_type, second, third = match.groups()
+            if object_type not in OBJECT_TYPES:
+                raise ApiError(400, f"Unable to infer object type from: {object_type}")
+            return self._object_route(method, object_type, second, third, query, body)
+        match = ASSOC_BATCH_PATH.match(path)
+        if match and method == "POST":
+            from_type, to_type, action = match.groups()
+            return self._assoc_batch(from_type, to_type, action, body)
+        raise ApiError(404, f"No route for {method} {path}", "OBJECT_NOT_FOUND")
 
     def _object_route(self, method: str, object_type: str, second: str | None,
                       third: str | None, query: dict[str, list[str]],
@@ -1086,6 +1135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-error", type=float, default=0.0,
                         help="fraction of requests answered 5xx")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per answer")
+    parser.add_argument("--webhook-url", help="POST signed webhook events for changes here "
+                        "(e.g. http://127.0.0.1:8000/webhooks/hubspot)")
+    parser.add_argument("--client-secret", default="sandbox-client-secret",
+                        help="the app client secret webhook deliveries are signed with")
     args = parser.parse_args(list(argv) if argv is not None else None)
     faults = Faults(rate_limit=args.rate_limit, server_error=args.server_error,
                     latency=args.latency, seed=args.seed)
@@ -1099,6 +1152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"    base_url: {sandbox.base_url}")
         print("    token: ${HUBSPOT_TOKEN}")
         print(f"  export HUBSPOT_TOKEN={sandbox.token}   # a sandbox token, not a real secret")
+        if args.webhook_url:
+            sandbox.subscribe(args.webhook_url, client_secret=args.client_secret)
+            print(f"  webhooks: changes are sent to {args.webhook_url}; set client_secret: "
+                  "${HUBSPOT_CLIENT_SECRET} on the connection and")
+            print(f"  export HUBSPOT_CLIENT_SECRET={args.client_secret}   # a sandbox secret")
         print("Press Ctrl-C to stop.", flush=True)
         try:
             while True:
