@@ -576,5 +576,88 @@ def serve(ctx: Ctx, host: str, port: int, public_url: str | None) -> None:
         trigger.close()
 
 
+# -- production mode ---------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--processes", default=2, show_default=True, help="Worker processes.")
+@click.option("--threads", default=4, show_default=True, help="Threads per process.")
+@pass_ctx
+def worker(ctx: Ctx, processes: int, threads: int) -> None:
+    """Take sync jobs from the shared broker (the config's `broker: redis://...`).
+
+    Stops gracefully on SIGTERM: jobs in hand finish or go back to the queue.
+    """
+    import os
+
+    from hub.jobs.broker import is_shared
+
+    with _errors():
+        settings = ctx.settings
+    if not is_shared(settings.broker_url):
+        _fail("hub worker needs a shared broker: set `broker: redis://127.0.0.1:6379/0` in "
+              f"{settings.file}; with the in-process default, `hub run` does everything in "
+              "one process", EXIT_CONFIG)
+    env = dict(os.environ, HUB_CONFIG=str(settings.file.resolve()))
+    argv = [sys.executable, "-m", "dramatiq", "hub.jobs.worker", "--processes",
+            str(processes), "--threads", str(threads), "--queues", "flows", "deliveries"]
+    os.execve(sys.executable, argv, env)
+
+
+def _until_stopped(stop: Any) -> None:
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        stop.wait(1)
+
+
+@main.command()
+@pass_ctx
+def scheduler(ctx: Ctx) -> None:
+    """Fire flows on their cron schedules (one active scheduler; others stand by)."""
+    import logging
+    import threading
+
+    from hub.jobs.actors import Jobs, send_sync
+    from hub.jobs.broker import make_broker
+    from hub.jobs.scheduler import Scheduler
+    from hub.sync.engine import holder_id
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with _errors():
+        settings = ctx.settings
+        broker = make_broker(settings.broker_url)
+        jobs = Jobs(settings, ctx.store, broker)
+        sched = Scheduler(settings, ctx.store, send_sync(jobs), holder_id(),
+                          sweep=jobs.send_sweep)
+    stop = threading.Event()
+    thread = threading.Thread(target=sched.serve, args=(stop,), daemon=True)
+    thread.start()
+    click.echo(f"Scheduler started for {len(settings.flows)} flows (stand-by until it leads).")
+    _until_stopped(stop)
+    thread.join(timeout=10)
+
+
+@main.command("run")
+@click.option("--threads", default=2, show_default=True, help="Worker threads.")
+@pass_ctx
+def run_cmd(ctx: Ctx, threads: int) -> None:
+    """Run the hub in this process: schedules fire and jobs run here (embedded mode)."""
+    import threading
+
+    from hub.jobs.embedded import Embedded
+
+    with _errors():
+        hub = Embedded(ctx.settings, ctx.store, threads=threads)
+        hub.start()
+    click.echo(f"Liaison is running {len(ctx.settings.flows)} flows on their schedules; "
+               "Ctrl-C stops it.")
+    stop = threading.Event()
+    _until_stopped(stop)
+    hub.stop()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

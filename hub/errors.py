@@ -8,6 +8,7 @@
     ├── ConnectorError               a connector could not be loaded or configured
     ├── StoreError                   the store could not be opened or migrated
     ├── WebhookRejected              a webhook delivery failed its signature or time check
+    ├── LeaseLost                    another process took over our lease (fencing token moved)
     └── SyncError                    a record or call failed while syncing
         ├── TransientError           worth retrying: timeouts, resets, 429, 5xx
         │   └── RateLimited          429; carries retry_after seconds when the vendor said
@@ -72,6 +73,10 @@ class ConnectorError(HubError):
 
 class StoreError(HubError):
     """The store (database) could not be opened, migrated or written."""
+
+
+class LeaseLost(HubError):
+    """Another process took over the work we held a lease for; stop without writing."""
 
 
 class WebhookRejected(HubError):

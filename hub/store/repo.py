@@ -369,6 +369,18 @@ class Store:
              .order_by(c.id).limit(limit))
         return list(conn.execute(q))
 
+    def outbox_next_due(self, conn: Connection, flow: str, system: str) -> str | None:
+        """When the earliest delivery owed to `system` by `flow` is due."""
+        c = t.outbox.c
+        return conn.execute(select(func.min(c.next_attempt_at)).where(
+            c.flow == flow, c.system == system)).scalar()
+
+    def outbox_due_targets(self, conn: Connection, now: str) -> list[tuple[str, str]]:
+        """(flow, target) pairs with deliveries due now."""
+        c = t.outbox.c
+        q = select(c.flow, c.system).where(c.next_attempt_at <= now).distinct()
+        return [(r[0], r[1]) for r in conn.execute(q)]
+
     def outbox_done(self, conn: Connection, ids: Sequence[int]) -> None:
         """Deliveries that ended (written, unchanged or dead-lettered)."""
         for chunk in _chunks(list(ids)):
@@ -388,6 +400,65 @@ class Store:
         return int(conn.execute(q).scalar_one())
 
     # -- webhooks ----------------------------------------------------------------------
+
+    # -- leases ------------------------------------------------------------------------
+
+    def acquire_lease(self, conn: Connection, name: str, holder: str, ttl: float,
+                      *, dead: Callable[[str], bool] | None = None) -> int | None:
+        """Take the lease `name` for `holder` for `ttl` seconds; its fencing token, or None.
+
+        Granted when nobody holds it, when it expired, when `holder` already holds it, or
+        when `dead(current_holder)` says the holder's process is gone. Every grant to a new
+        holder increments the token, so the previous holder's writes can be refused.
+        """
+        m = self._mark
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        row = conn.exec_driver_sql(
+            f"SELECT holder, token, expires_at FROM leases WHERE name = {m}{lock}",
+            (name,)).first()
+        expires = iso_in(ttl)
+        if row is None:
+            res = conn.exec_driver_sql(
+                f"INSERT INTO leases (name, holder, token, expires_at) VALUES ({m}, {m}, 1, {m}) "
+                "ON CONFLICT (name) DO NOTHING", (name, holder, expires))
+            return 1 if res.rowcount == 1 else None
+        current, token, until = str(row[0]), int(row[1]), str(row[2])
+        if current == holder:
+            conn.exec_driver_sql(f"UPDATE leases SET expires_at = {m} WHERE name = {m} "
+                                 f"AND token = {m}", (expires, name, token))
+            return token
+        if until > now_iso() and not (dead is not None and dead(current)):
+            return None
+        res = conn.exec_driver_sql(
+            f"UPDATE leases SET holder = {m}, token = {m}, expires_at = {m} WHERE name = {m} "
+            f"AND token = {m}", (holder, token + 1, expires, name, token))
+        return token + 1 if res.rowcount == 1 else None
+
+    def renew_lease(self, conn: Connection, name: str, token: int, ttl: float) -> bool:
+        """Extend a lease we still hold; False when it was taken over (token moved on)."""
+        m = self._mark
+        res = conn.exec_driver_sql(f"UPDATE leases SET expires_at = {m} WHERE name = {m} AND "
+                                   f"token = {m}", (iso_in(ttl), name, token))
+        return res.rowcount == 1
+
+    def release_lease(self, conn: Connection, name: str, token: int) -> None:
+        """Give a lease up early (only if we still hold it)."""
+        m = self._mark
+        conn.exec_driver_sql(f"UPDATE leases SET expires_at = {m}, holder = '' WHERE name = {m} "
+                             f"AND token = {m}", (now_iso(), name, token))
+
+    def lease_held(self, conn: Connection, name: str, now: str) -> bool:
+        """Whether someone holds the lease right now."""
+        m = self._mark
+        row = conn.exec_driver_sql(f"SELECT holder, expires_at FROM leases WHERE name = {m}",
+                                   (name,)).first()
+        return row is not None and bool(row[0]) and str(row[1]) > now
+
+    def lease_token(self, conn: Connection, name: str) -> int | None:
+        """The lease's current fencing token (None if it was never granted)."""
+        row = conn.exec_driver_sql(f"SELECT token FROM leases WHERE name = {self._mark}",
+                                   (name,)).first()
+        return int(row[0]) if row is not None else None
 
     def accept_webhook_events(self, conn: Connection, system: str,
                               event_ids: Sequence[str]) -> list[str]:
@@ -431,11 +502,32 @@ class Store:
         return int(pk[0])
 
     def unfinished_run(self, conn: Connection, flow: str) -> Any | None:
-        """The flow's newest run if it never finished (its process died)."""
+        """The flow's oldest run still to finish: one whose process died or was stopped
+        between steps (status running) first, else one a scheduler queued."""
         c = t.runs.c
-        row = conn.execute(select(t.runs).where(c.flow == flow).order_by(c.id.desc())
-                           .limit(1)).first()
-        return row if row is not None and row.status == "running" else None
+        q = (select(t.runs).where(c.flow == flow, c.status.in_(("running", "queued")))
+             .order_by(c.status.desc(), c.id).limit(1))
+        return conn.execute(q).first()
+
+    def queue_run(self, conn: Connection, flow: str, mode: str, trigger: str,
+                  fire_time: str) -> int | None:
+        """A queued run for a schedule slot; None if that slot already has a run."""
+        now = now_iso()
+        ins = self._insert(t.runs).values(
+            flow=flow, mode=mode, trigger=trigger, status="queued", started_at=now,
+            heartbeat_at=now, fire_time=fire_time, owner="").on_conflict_do_nothing(
+            index_elements=["flow", "fire_time"])
+        res = conn.execute(ins)
+        if res.rowcount != 1:
+            return None
+        row = conn.execute(select(t.runs.c.id).where(t.runs.c.flow == flow,
+                                                     t.runs.c.fire_time == fire_time)).first()
+        return int(row[0]) if row is not None else None
+
+    def last_fire_time(self, conn: Connection, flow: str) -> str | None:
+        """The newest schedule slot that produced a run of the flow."""
+        c = t.runs.c
+        return conn.execute(select(func.max(c.fire_time)).where(c.flow == flow)).scalar()
 
     def update_run(self, conn: Connection, run_id: int, **values: Any) -> None:
         """Set a run's counters, status or timestamps."""

@@ -84,6 +84,7 @@ class Run(SQLModel, table=True):
     trigger: str = Field(default="manual", max_length=16)
     owner: str = Field(default="", max_length=128)  # host:pid of the process running it
     fire_time: str | None = Field(default=None, max_length=32)  # the schedule slot it fills
+    legs_done: int = 0  # sources of the flow read completely by this run
     started_at: str = Field(max_length=32)
     heartbeat_at: str = Field(max_length=32)
     finished_at: str | None = Field(default=None, max_length=32)

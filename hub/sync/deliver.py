@@ -54,7 +54,7 @@ class Deliverer:
     """Delivers one flow's outbox to one target."""
 
     def __init__(self, ctx: FlowContext, store: Store, run: RunInfo, counts: RunCounts,
-                 target: str, observers: Sequence[Observer]) -> None:
+                 target: str, observers: Sequence[Observer], *, fence: Any = None) -> None:
         self.ctx = ctx
         self.store = store
         self.run = run
@@ -65,6 +65,7 @@ class Deliverer:
         self.entity = ctx.flow.entity
         self.policy = ctx.flow.delete_policy
         self.retry = ctx.retry(target)
+        self.fence = fence  # the run's lease: a commit after losing it is refused
         self._refs_back: dict[tuple[str, str], str] = {}
         with store.connect() as conn:
             self._had_dead = store.has_open_dead_letters(conn, run.flow, target)
@@ -213,6 +214,8 @@ class Deliverer:
                 obs.dead_lettered(self.run, target, "write", reason)
             done.append(p.row_id)
         with store.begin() as conn:
+            if self.fence is not None:
+                self.fence.check(conn)
             if self._had_dead:
                 store.close_dead_letters(conn, self.run.flow, target, canonical_ids=[
                     p.canonical_id for p, r in zip(planned, results, strict=True) if r.ok])

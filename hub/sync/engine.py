@@ -11,12 +11,13 @@ holds whatever was committed but not yet delivered.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -24,7 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.config.model import Settings
-from hub.errors import HubError, StoreError, SyncError
+from hub.errors import HubError, LeaseLost, RateLimited, StoreError, SyncError, TransientError
 from hub.store import Store, now_iso
 from hub.sync.conflict import Resolver
 from hub.sync.context import ConnectorFactory, FlowContext
@@ -32,9 +33,6 @@ from hub.sync.deliver import Deliverer
 from hub.sync.hooks import Observer, RunCounts, RunInfo
 from hub.sync.ingest import Ingestor
 from hub.sync.prefetch import Prefetch
-
-STALE_AFTER = 120.0  # seconds without a heartbeat before a running run counts as dead
-
 
 # Pages are committed together until this many records or seconds have accumulated: a
 # commit per 100-record page cost more than the rest of the page's store work.
@@ -96,12 +94,13 @@ class RunReport:
 
     run_id: int | None
     flow: str
-    status: str  # succeeded|partial|failed|dry-run
+    status: str  # succeeded|partial|failed|dry-run, or continuing|retry (run still open)
     counts: RunCounts
     error: str | None = None
     resumed: bool = False
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    retry_after: float | None = None  # status "retry": the source asked us to wait this long
 
     @property
     def exit_code(self) -> int:
@@ -109,6 +108,54 @@ class RunReport:
         if self.status == "dry-run":
             return 1 if self.counts.dead_lettered else 0
         return 0 if self.status == "succeeded" else 1
+
+
+LEASE_TTL = float(os.environ.get("HUB_LEASE_TTL", "60"))  # seconds; renewed each commit
+
+
+def holder_id() -> str:
+    """host:pid:thread of the caller: who holds a lease."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def holder_dead(holder: str) -> bool:
+    """Whether a lease holder's process is known to be gone (same host, no such pid)."""
+    host, _, rest = holder.partition(":")
+    return _owner_dead(f"{host}:{rest.partition(':')[0]}")
+
+
+class Fence:
+    """A held lease and its fencing token, checked in every transaction that commits."""
+
+    def __init__(self, store: Store, name: str, token: int) -> None:
+        self.store = store
+        self.name = name
+        self.token = token
+
+    def check(self, conn: Connection) -> None:
+        """Renew the lease in `conn`'s transaction; LeaseLost if another took it over."""
+        if not self.store.renew_lease(conn, self.name, self.token, LEASE_TTL):
+            raise LeaseLost(f"{self.name}: another process took this work over (fencing "
+                            f"token {self.token} is stale); stopping without writing")
+
+    def release(self) -> None:
+        """Give the lease up."""
+        with contextlib.suppress(HubError), self.store.begin() as conn:
+            self.store.release_lease(conn, self.name, self.token)
+
+
+class _Budget:
+    """How many records one call may read before it hands the run on."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def spend(self, n: int) -> None:
+        self.used += n
+
+    def spent(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
 
 
 def process_owner() -> str:
@@ -130,90 +177,159 @@ def _owner_dead(owner: str) -> bool:
     return False
 
 
-def _age(ts: str) -> float:
-    then = datetime.fromisoformat(ts)
-    return (datetime.now(UTC) - then).total_seconds()
-
-
 class SyncEngine:
     """Runs flows against a store, with observers watching."""
 
     def __init__(self, settings: Settings, store: Store, *,
                  observers: Sequence[Observer] = (),
-                 connector_factory: ConnectorFactory | None = None) -> None:
+                 connector_factory: ConnectorFactory | None = None,
+                 deliver_inline: bool = True) -> None:
         self.settings = settings
         self.store = store
         self.observers = list(observers)
         self.factory = connector_factory
+        # False in worker mode: deliveries are owed through the outbox and taken by
+        # deliver_flow jobs, which other workers run beside the reading.
+        self.deliver_inline = deliver_inline
 
-    def _open_run(self, flow: str, mode: str, trigger: str) -> tuple[int, RunCounts, bool]:
+    def _acquire(self, flow: str) -> Fence:
+        """The flow's lease: no other process or thread runs this flow meanwhile."""
+        holder = holder_id()
+        with self.store.begin() as conn:
+            token = self.store.acquire_lease(conn, f"flow:{flow}", holder, LEASE_TTL,
+                                             dead=holder_dead)
+        if token is None:
+            raise SyncError(f"flow {flow} is already running in another process; wait for "
+                            "it to finish (see `hub runs`)")
+        return Fence(self.store, f"flow:{flow}", token)
+
+    def _is_open(self, run_id: int) -> bool:
+        with self.store.connect() as conn:
+            row = self.store.get_run(conn, run_id)
+        return row is not None and row.status in ("running", "queued")
+
+    def _open_run(self, flow: str, mode: str, trigger: str
+                  ) -> tuple[int, RunCounts, bool, int, str]:
+        """The run to work on: an unfinished one (resumed) or a new one."""
         with self.store.begin() as conn:
             old = self.store.unfinished_run(conn, flow)
             if old is not None:
-                if _age(old.heartbeat_at) < STALE_AFTER and not _owner_dead(old.owner):
-                    raise SyncError(f"flow {flow} is already running (run {old.id}, last sign "
-                                    f"of life {old.heartbeat_at}); wait for it to finish")
-                self.store.update_run(conn, old.id, resumes=old.resumes + 1,
-                                      owner=process_owner())
-                return int(old.id), RunCounts.from_row(old), True
+                resumed = old.status == "running"
+                self.store.update_run(conn, old.id, status="running", owner=process_owner(),
+                                      resumes=old.resumes + (1 if resumed else 0))
+                return (int(old.id), RunCounts.from_row(old), resumed, int(old.legs_done),
+                        str(old.mode))
             run_id = self.store.start_run(conn, flow, mode, trigger, owner=process_owner())
-            return run_id, RunCounts(), False
+            return run_id, RunCounts(), False, 0, mode
 
     def run(self, flow_name: str, *, full: bool = False, dry_run: bool = False,
-            trigger: str = "manual",
-            progress: Callable[[RunCounts], None] | None = None) -> RunReport:
-        """Run one flow now. Raises ConfigError for a bad config; everything else is reported."""
+            trigger: str = "manual", progress: Callable[[RunCounts], None] | None = None,
+            max_records: int | None = None) -> RunReport:
+        """Run one flow now. Raises ConfigError for a bad config; everything else is reported.
+
+        With `max_records`, stop after about that many records have been read and committed
+        and report status "continuing": the run stays open and the next call (from any
+        process) carries on from its cursor. That is how workers share a large run.
+        """
+        report = self.step(flow_name, full=full, dry_run=dry_run, trigger=trigger,
+                           progress=progress, max_records=max_records)
+        assert report is not None
+        return report
+
+    def step(self, flow_name: str, *, full: bool = False, dry_run: bool = False,
+             trigger: str = "manual", progress: Callable[[RunCounts], None] | None = None,
+             max_records: int | None = None, only_run: int | None = None
+             ) -> RunReport | None:
+        """`run`, for jobs: with `only_run`, only continue that run, and return None if it
+        has already finished (a duplicated continuation message must not start a new run).
+        """
         started = time.perf_counter()
         flow = self.settings.flow(flow_name)
         ctx = FlowContext.build(self.settings, flow, self.factory)
         mode = "full" if full or flow.mode == "full" else "incremental"
-        if dry_run:
-            run_id, counts, resumed = 0, RunCounts(), False
-        else:
-            run_id, counts, resumed = self._open_run(flow.name, mode, trigger)
-            if resumed:
-                with self.store.connect() as conn:
-                    row = self.store.get_run(conn, run_id)
-                mode = row.mode if row is not None else mode
-        run = RunInfo(run_id, flow.name, flow.entity, mode, dry_run)
-        resolver = Resolver(flow.conflict, flow.systems, run_id)
+        fence: Fence | None = None
+        try:
+            legs_done = 0
+            if dry_run:
+                run_id, counts, resumed = 0, RunCounts(), False
+            else:
+                fence = self._acquire(flow.name)
+                if only_run is not None and not self._is_open(only_run):
+                    return None
+                run_id, counts, resumed, legs_done, mode = self._open_run(flow.name, mode,
+                                                                          trigger)
+            return self._execute(ctx, RunInfo(run_id, flow.name, flow.entity, mode, dry_run),
+                                 counts, resumed, legs_done, fence, progress, max_records,
+                                 started)
+        finally:
+            ctx.close()
+            if fence is not None:
+                fence.release()
+
+    def _execute(self, ctx: FlowContext, run: RunInfo, counts: RunCounts, resumed: bool,
+                 legs_done: int, fence: Fence | None,
+                 progress: Callable[[RunCounts], None] | None, max_records: int | None,
+                 started: float) -> RunReport:
+        flow = ctx.flow
+        resolver = Resolver(flow.conflict, flow.systems, run.run_id)
         notes: list[str] = []
         for obs in self.observers:
             obs.run_started(run)
         status, error = "succeeded", None
+        retry_after: float | None = None
+        budget = _Budget(max_records)
         try:
-            deliver_each_page = flow.direction == "one-way"
-            for source, _targets in ctx.legs:
-                self._read_source(ctx, run, counts, resolver, source, resumed, deliver_each_page,
-                                  notes, progress)
-            if not dry_run:
-                self._deliver_all(ctx, run, counts)
+            deliver_each_page = flow.direction == "one-way" and self.deliver_inline
+            for index, (source, _targets) in enumerate(ctx.legs):
+                if index < legs_done:
+                    continue
+                done = self._read_source(ctx, run, counts, resolver, source,
+                                         resumed or index > 0 or legs_done > 0,
+                                         deliver_each_page, notes, progress, fence, budget)
+                if not done:
+                    status = "continuing"
+                    break
+                if not run.dry_run:
+                    with self.store.begin() as conn:
+                        if fence is not None:
+                            fence.check(conn)
+                        self.store.update_run(conn, run.run_id, legs_done=index + 1)
+            if not run.dry_run and self.deliver_inline and status != "continuing":
+                self._deliver_all(ctx, run, counts, fence)
+        except TransientError as exc:
+            # The source is busy or down: the run stays open and resumes from its cursor.
+            status, error = "retry", str(exc)
+            retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         except (HubError, OSError) as exc:
             status, error = "failed", str(exc)
-        finally:
-            ctx.close()
-        if status != "failed":
-            if not dry_run:
+        if status not in ("failed", "continuing", "retry"):
+            if not run.dry_run and self.deliver_inline:
+                # Deliveries still owed after this run delivered: waiting for a retry. (In
+                # worker mode, deliver_flow jobs are delivering them right now.)
                 with self.store.connect() as conn:
                     counts.pending = self.store.outbox_count(conn, flow.name)
-            if dry_run:
+            if run.dry_run:
                 status = "dry-run"
             elif counts.dead_lettered or counts.write_failed or counts.pending:
                 status = "partial"
-        if not dry_run:
+        if not run.dry_run:
+            open_ = status in ("continuing", "retry")
+            finished = {} if open_ else {"status": status, "finished_at": now_iso()}
             with self.store.begin() as conn:
-                self.store.update_run(conn, run_id, status=status, error=error,
-                                      finished_at=now_iso(),
+                self.store.update_run(conn, run.run_id, error=error,
                                       skip_reasons=orjson.dumps(counts.skip_reasons).decode(),
-                                      **counts.as_row())
-        for obs in self.observers:
-            obs.run_finished(run, counts, status)
-        return RunReport(run_id or None, flow.name, status, counts, error, resumed,
-                         tuple(notes), time.perf_counter() - started)
+                                      **finished, **counts.as_row())
+        if status not in ("continuing", "retry"):
+            for obs in self.observers:
+                obs.run_finished(run, counts, status)
+        return RunReport(run.run_id or None, flow.name, status, counts, error, resumed,
+                         tuple(notes), time.perf_counter() - started, retry_after)
 
     def _read_source(self, ctx: FlowContext, run: RunInfo, counts: RunCounts,
                      resolver: Resolver, source: str, resumed: bool, deliver_each_page: bool,
-                     notes: list[str], progress: Callable[[RunCounts], None] | None) -> None:
+                     notes: list[str], progress: Callable[[RunCounts], None] | None,
+                     fence: Fence | None, budget: _Budget) -> bool:
+        """Read one source to its end (True) or until the budget is spent (False)."""
         store, flow = self.store, ctx.flow
         ingestor = Ingestor(ctx, store, run, counts, resolver, source)
         full = run.mode == "full"
@@ -261,24 +377,35 @@ class SyncEngine:
                     store.set_cursor(conn, flow.name, source, page.cursor)
                 unsafe = unsafe or result.unsafe_for_deletes
                 batch.records += len(page.records)
-                if batch.full():
-                    self._flush(batch, run, counts, source, dead, progress)
+                budget.spend(len(page.records))
+                if batch.full() or budget.spent():
+                    self._flush(batch, run, counts, source, dead, progress, fence)
                     if deliver_each_page and not run.dry_run:
-                        self._deliver_all(ctx, run, counts)
+                        self._deliver_all(ctx, run, counts, fence)
                 counts.add_time("store", time.perf_counter() - t2)
                 counts.add_time("page", time.perf_counter() - t1)
-            self._flush(batch, run, counts, source, dead, progress)
+                if budget.spent():
+                    # Hand on only if there is more: the last page's cursor may mean "from
+                    # the start" (a full read's end), so stopping there would loop forever.
+                    try:
+                        next(pages)
+                    except StopIteration:
+                        break
+                    return False
+            self._flush(batch, run, counts, source, dead, progress, fence)
         finally:
             pages.close()
             batch.rollback()  # anything not flushed (an error above) is undone
         if deliver_each_page and not run.dry_run:
-            self._deliver_all(ctx, run, counts)
+            self._deliver_all(ctx, run, counts, fence)
         if full and not run.dry_run:
             if unsafe:
                 notes.append(f"deletions in {source} were not checked: some records could not "
                              "be identified (see the dead letters)")
-                return
+                return True
             with store.begin() as conn:
+                if fence is not None:
+                    fence.check(conn)
                 changes = ingestor.detect_deletions(conn)
                 if changes and flow.delete_policy != "ignore":
                     for target in ingestor.targets:
@@ -287,16 +414,23 @@ class SyncEngine:
                                          run.run_id)
                 for obs in self.observers:
                     obs.page_committing(conn, run, changes)
+        return True
 
     def _flush(self, batch: _Batch, run: RunInfo, counts: RunCounts, source: str,
-               dead: list[dict[str, Any]],
-               progress: Callable[[RunCounts], None] | None) -> None:
+               dead: list[dict[str, Any]], progress: Callable[[RunCounts], None] | None,
+               fence: Fence | None) -> None:
         """Commit the pages read so far with their cursor (roll back in a dry run)."""
         if batch.conn is None:
             return
         if run.dry_run:
             batch.rollback()
         else:
+            if fence is not None:
+                try:
+                    fence.check(batch.conn)
+                except LeaseLost:
+                    batch.rollback()
+                    raise
             self.store.update_run(batch.conn, run.run_id,
                                   skip_reasons=orjson.dumps(counts.skip_reasons).decode(),
                                   **counts.as_row())
@@ -308,6 +442,8 @@ class SyncEngine:
         if progress is not None:
             progress(counts)
 
-    def _deliver_all(self, ctx: FlowContext, run: RunInfo, counts: RunCounts) -> None:
+    def _deliver_all(self, ctx: FlowContext, run: RunInfo, counts: RunCounts,
+                     fence: Fence | None = None) -> None:
         for target in ctx.delivery_targets:
-            Deliverer(ctx, self.store, run, counts, target, self.observers).deliver()
+            Deliverer(ctx, self.store, run, counts, target, self.observers,
+                      fence=fence).deliver()

@@ -271,3 +271,40 @@ def test_conflict_policies_settle_an_edit_on_both_sides(tmp_path: Path, policy: 
         assert titles == [expected], (side, titles)
     assert hub.sync().counts.written == 0
     hub.close()
+
+
+def test_a_run_in_steps_reaches_the_same_result(tmp_path: Path) -> None:
+    hub = Hub(tmp_path)
+    write_csv(hub.a / "contacts.csv", [contact(i) for i in range(2500)])
+    steps = 0
+    while True:
+        report = hub.sync(max_records=1000)
+        steps += 1
+        if report.status != "continuing":
+            break
+        assert report.run_id == 1, "every step continues the same run"
+    assert steps == 3 and report.status == "succeeded"
+    assert report.counts.read == 2500 and report.counts.created == 2500
+    rows = hub.rows()
+    assert len(rows) == 2500 and len({r["email"] for r in rows}) == 2500
+    hub.close()
+
+
+def test_one_flow_runs_once_at_a_time_and_a_stale_holder_is_fenced(tmp_path: Path) -> None:
+    from hub.errors import LeaseLost, SyncError
+    from hub.sync.engine import LEASE_TTL, Fence
+
+    hub = Hub(tmp_path)
+    write_csv(hub.a / "contacts.csv", [contact(i) for i in range(10)])
+    with hub.store.begin() as conn:  # another live process holds the flow's lease
+        token = hub.store.acquire_lease(conn, "flow:contacts", "otherhost:1:1", LEASE_TTL)
+    assert token == 1
+    with pytest.raises(SyncError, match="already running"):
+        hub.sync()
+    with hub.store.begin() as conn:  # its lease runs out and we take over
+        conn.exec_driver_sql("UPDATE leases SET expires_at = '2000-01-01T00:00:00Z'")
+    assert hub.sync().counts.created == 10
+    stale = Fence(hub.store, "flow:contacts", token)
+    with pytest.raises(LeaseLost), hub.store.begin() as conn:
+        stale.check(conn)  # the old holder wakes up: its writes are refused
+    hub.close()
