@@ -557,9 +557,23 @@ def serve(ctx: Ctx, host: str, port: int, public_url: str | None) -> None:
 
     if public_url and not public_url.startswith(("http://", "https://")):
         _fail(f"--public-url {public_url!r} must start with http:// or https://", EXIT_CONFIG)
+    from hub.jobs.broker import is_shared
+
     with _errors():
         settings, store = ctx.settings, ctx.store
-        trigger = FlowTrigger(settings, store)
+        if is_shared(settings.broker_url):
+            # Production mode: a webhook becomes a job for the workers; nothing runs here.
+            from hub.jobs.actors import Jobs
+            from hub.jobs.broker import make_broker
+
+            jobs = Jobs(settings, store, make_broker(settings.broker_url))
+
+            def enqueue(flow: str) -> object:
+                return jobs.sync_flow.send(flow, "webhook", False, None)
+
+            trigger = FlowTrigger(settings, store, run_flow=enqueue)
+        else:
+            trigger = FlowTrigger(settings, store)
         app = make_app(settings, store, trigger, public_url=public_url)
     base = (public_url or f"http://{host}:{port}").rstrip("/")
     systems = webhook_systems(settings)

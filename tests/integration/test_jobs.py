@@ -39,7 +39,7 @@ def _finished(hub: Hub) -> bool:
 def test_jobs_share_a_run_in_steps_and_deliver_everything(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    import hub.jobs.actors as actors
+    from hub.jobs import actors
     from hub.jobs.embedded import Embedded
 
     monkeypatch.setattr(actors, "STEP_RECORDS", 1000)
@@ -90,7 +90,7 @@ def test_a_slot_fires_once_even_with_two_schedulers(tmp_path: Path) -> None:
 
 def test_missed_slots_give_one_catch_up_run(tmp_path: Path) -> None:
     hub = Hub(tmp_path, flow=FLOW)
-    (sched,), fired = _schedulers(hub, 1)
+    (sched,), _fired = _schedulers(hub, 1)
     sched.tick(datetime(2026, 11, 26, 10, 1, tzinfo=UTC))
     with hub.store.begin() as conn:  # that run happened
         conn.exec_driver_sql("UPDATE runs SET status = 'succeeded'")
