@@ -141,24 +141,25 @@ class Store:
             conn.execute(select(1)).scalar_one()
 
     @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """A transaction: committed when the block ends, rolled back if it raises."""
+    def errors(self) -> Iterator[None]:
+        """Translate driver and SQLAlchemy errors into StoreError: the one boundary."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            yield
         except SQLAlchemyError as exc:
             raise StoreError(f"database error on {redact_url(self.url)}: "
                              f"{str(exc).splitlines()[0]}") from None
 
     @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        with self.errors(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A read connection (no transaction kept open after the block)."""
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database error on {redact_url(self.url)}: "
-                             f"{str(exc).splitlines()[0]}") from None
+        with self.errors(), self.engine.connect() as conn:
+            yield conn
 
     def _insert(self, table: Table) -> Any:
         if self.dialect == "postgresql":

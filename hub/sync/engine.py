@@ -346,75 +346,77 @@ class SyncEngine:
                                         page_size=flow.page_size))
         batch = _Batch(store)
         dead: list[dict[str, Any]] = []
-        try:
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    page = next(pages)
-                except StopIteration:
-                    break
-                counts.add_time("read", time.perf_counter() - t0)
-                t1 = time.perf_counter()
-                conn = batch.connection()
-                result = ingestor.ingest(conn, page.records)
-                t2 = time.perf_counter()
-                if full and result.seen:
-                    store.mark_seen(conn, source, flow.entity, result.seen, run.run_id)
-                if had_dead and result.synced:
-                    store.close_dead_letters(conn, flow.name, source,
-                                             external_ids=result.synced)
-                store.add_dead_letters(conn, result.dead)
-                had_dead = had_dead or bool(result.dead)
-                dead.extend(result.dead)
-                for target in ingestor.targets:
-                    store.outbox_add(conn, flow.name, target, result.to_deliver, run.run_id)
-                for obs in self.observers:
-                    obs.page_committing(conn, run, result.changes)
-                if run.dry_run:
-                    # At most this many writes would follow; nothing is kept.
-                    counts.written += len(result.to_deliver) * len(ingestor.targets)
-                else:
-                    store.set_cursor(conn, flow.name, source, page.cursor)
-                unsafe = unsafe or result.unsafe_for_deletes
-                batch.records += len(page.records)
-                budget.spend(len(page.records))
-                if batch.full() or budget.spent():
-                    self._flush(batch, run, counts, source, dead, progress, fence)
-                    if deliver_each_page and not run.dry_run:
-                        self._deliver_all(ctx, run, counts, fence)
-                counts.add_time("store", time.perf_counter() - t2)
-                counts.add_time("page", time.perf_counter() - t1)
-                if budget.spent():
-                    # Hand on only if there is more: the last page's cursor may mean "from
-                    # the start" (a full read's end), so stopping there would loop forever.
+        # SQL errors anywhere in the page loop become StoreError (the store's boundary).
+        with store.errors():
+            try:
+                while True:
+                    t0 = time.perf_counter()
                     try:
-                        next(pages)
+                        page = next(pages)
                     except StopIteration:
                         break
-                    return False
-            self._flush(batch, run, counts, source, dead, progress, fence)
-        finally:
-            pages.close()
-            batch.rollback()  # anything not flushed (an error above) is undone
-        if deliver_each_page and not run.dry_run:
-            self._deliver_all(ctx, run, counts, fence)
-        if full and not run.dry_run:
-            if unsafe:
-                notes.append(f"deletions in {source} were not checked: some records could not "
-                             "be identified (see the dead letters)")
-                return True
-            with store.begin() as conn:
-                if fence is not None:
-                    fence.check(conn)
-                changes = ingestor.detect_deletions(conn)
-                if changes and flow.delete_policy != "ignore":
+                    counts.add_time("read", time.perf_counter() - t0)
+                    t1 = time.perf_counter()
+                    conn = batch.connection()
+                    result = ingestor.ingest(conn, page.records)
+                    t2 = time.perf_counter()
+                    if full and result.seen:
+                        store.mark_seen(conn, source, flow.entity, result.seen, run.run_id)
+                    if had_dead and result.synced:
+                        store.close_dead_letters(conn, flow.name, source,
+                                                 external_ids=result.synced)
+                    store.add_dead_letters(conn, result.dead)
+                    had_dead = had_dead or bool(result.dead)
+                    dead.extend(result.dead)
                     for target in ingestor.targets:
-                        store.outbox_add(conn, flow.name, target,
-                                         [c.canonical_id for c in changes if c.canonical_id],
-                                         run.run_id)
-                for obs in self.observers:
-                    obs.page_committing(conn, run, changes)
-        return True
+                        store.outbox_add(conn, flow.name, target, result.to_deliver, run.run_id)
+                    for obs in self.observers:
+                        obs.page_committing(conn, run, result.changes)
+                    if run.dry_run:
+                        # At most this many writes would follow; nothing is kept.
+                        counts.written += len(result.to_deliver) * len(ingestor.targets)
+                    else:
+                        store.set_cursor(conn, flow.name, source, page.cursor)
+                    unsafe = unsafe or result.unsafe_for_deletes
+                    batch.records += len(page.records)
+                    budget.spend(len(page.records))
+                    if batch.full() or budget.spent():
+                        self._flush(batch, run, counts, source, dead, progress, fence)
+                        if deliver_each_page and not run.dry_run:
+                            self._deliver_all(ctx, run, counts, fence)
+                    counts.add_time("store", time.perf_counter() - t2)
+                    counts.add_time("page", time.perf_counter() - t1)
+                    if budget.spent():
+                        # Hand on only if there is more: the last page's cursor may mean "from
+                        # the start" (a full read's end), so stopping there would loop forever.
+                        try:
+                            next(pages)
+                        except StopIteration:
+                            break
+                        return False
+                self._flush(batch, run, counts, source, dead, progress, fence)
+            finally:
+                pages.close()
+                batch.rollback()  # anything not flushed (an error above) is undone
+            if deliver_each_page and not run.dry_run:
+                self._deliver_all(ctx, run, counts, fence)
+            if full and not run.dry_run:
+                if unsafe:
+                    notes.append(f"deletions in {source} were not checked: some records could not "
+                                 "be identified (see the dead letters)")
+                    return True
+                with store.begin() as conn:
+                    if fence is not None:
+                        fence.check(conn)
+                    changes = ingestor.detect_deletions(conn)
+                    if changes and flow.delete_policy != "ignore":
+                        for target in ingestor.targets:
+                            store.outbox_add(conn, flow.name, target,
+                                             [c.canonical_id for c in changes if c.canonical_id],
+                                             run.run_id)
+                    for obs in self.observers:
+                        obs.page_committing(conn, run, changes)
+            return True
 
     def _flush(self, batch: _Batch, run: RunInfo, counts: RunCounts, source: str,
                dead: list[dict[str, Any]], progress: Callable[[RunCounts], None] | None,
