@@ -86,6 +86,9 @@ def _engine(args: argparse.Namespace, workdir: Path, *, with_target: bool) -> An
         flow = dataclasses.replace(settings.flows["contacts"], targets=())
         settings = dataclasses.replace(settings, flows={"contacts": flow})
     store = Store(settings.store_url)
+    from hub.runtime import tune_gc
+
+    tune_gc()  # as `hub sync`, `hub run` and `hub worker` do
     return SyncEngine(settings, store, observers=[AuditObserver(store)]), store
 
 

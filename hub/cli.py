@@ -18,6 +18,7 @@ import click
 
 from hub.config.model import Settings
 from hub.errors import ConfigError, HubError, StoreError
+from hub.runtime import tune_gc
 
 EXIT_ATTENTION = 1
 EXIT_CONFIG = 2
@@ -251,6 +252,7 @@ def sync(ctx: Ctx, flow: str, full: bool, dry_run: bool, as_json: bool) -> None:
         # (and so before an empty store file is created).
         FlowContext.build(ctx.settings, ctx.settings.flow(flow)).close()
         engine = ctx.engine()
+        tune_gc()
         progress = None if as_json else _progress_printer()
         report = engine.run(flow, full=full, dry_run=dry_run, progress=progress)
     if progress is not None:
@@ -665,6 +667,7 @@ def run_cmd(ctx: Ctx, threads: int) -> None:
 
     with _errors():
         hub = Embedded(ctx.settings, ctx.store, threads=threads)
+        tune_gc()
         hub.start()
     click.echo(f"Liaison is running {len(ctx.settings.flows)} flows on their schedules; "
                "Ctrl-C stops it.")

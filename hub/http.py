@@ -15,15 +15,26 @@ Retry-After the vendor sends (on 429/503) is honoured; when it is longer than on
 wait the client stops retrying and raises `RateLimited(retry_after=...)`, so the job layer
 schedules the retry (dramatiq `Retry(delay=...)`) instead of a worker thread sleeping.
 
+Worker mode retries nothing in place: inside `no_inline_retries()` (every job of
+`hub.jobs.actors.Jobs` runs in it) or with `HUB_HTTP_INLINE_RETRIES=0` in the environment
+(`hub worker` processes set it), each request is tried once and a 429/5xx/timeout surfaces
+at once as `RateLimited`/`TransientError`. The outbox then puts the delivery off (its next
+attempt no sooner than the Retry-After) and a read's job is re-sent with a delay, so no
+worker thread ever sleeps through a backoff. The switch is read at each request, so a client
+built before it was set obeys it too.
+
 Messages name the system, method, path and the vendor's own message; never a header or token.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -42,11 +53,34 @@ from hub.errors import (
 )
 
 AuthHeaders = Callable[[], Mapping[str, str]] | Mapping[str, str] | None
+INLINE_RETRIES_ENV = "HUB_HTTP_INLINE_RETRIES"
+# None: follow $HUB_HTTP_INLINE_RETRIES. A ContextVar, not a global, so that a job running on
+# one thread of `hub run` does not change how another thread's client behaves.
+_INLINE: ContextVar[bool | None] = ContextVar("hub_http_inline_retries", default=None)
 ResponseHook = Callable[[httpx.Response], None]
 Sleep = Callable[[float], None]
 
 VENDOR_MESSAGE_MAX = 300  # characters of a vendor's error text kept in our messages
 _REDACTED = "***"
+
+
+def inline_retries() -> bool:
+    """Whether requests made now retry in place (False in worker mode: see the module doc)."""
+    chosen = _INLINE.get()
+    if chosen is not None:
+        return chosen
+    return os.environ.get(INLINE_RETRIES_ENV, "1").strip().lower() not in ("0", "false", "no",
+                                                                           "off")
+
+
+@contextlib.contextmanager
+def no_inline_retries() -> Iterator[None]:
+    """Within this block (this thread or task), every request is tried once, never slept on."""
+    token = _INLINE.set(False)
+    try:
+        yield
+    finally:
+        _INLINE.reset(token)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -171,8 +205,10 @@ class HttpClient:
         if json is not None:
             content = orjson.dumps(json)
             headers = {**(headers or {}), "Content-Type": "application/json"}
+        # In worker mode one try: the job layer schedules the retry (see the module doc).
+        tries = max(1, self.retry.attempts) if inline_retries() else 1
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(max(1, self.retry.attempts)),
+            stop=tenacity.stop_after_attempt(tries),
             wait=self._wait,
             retry=tenacity.retry_if_exception(self._should_retry),
             sleep=self._sleep,
@@ -183,7 +219,7 @@ class HttpClient:
                 with attempt:
                     return self._send_once(method, url, params, headers, content)
         except TransientError as exc:
-            raise self._gave_up(exc, method, url) from None
+            raise self._gave_up(exc, method, url, tries) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def get_json(self, url: str, *, params: Mapping[str, Any] | None = None) -> Any:
@@ -288,12 +324,13 @@ class HttpClient:
             return float(max(exc.retry_after, min(backoff, self.retry.backoff_max)))
         return float(backoff)
 
-    def _gave_up(self, exc: TransientError, method: str, url: str) -> TransientError:
+    def _gave_up(self, exc: TransientError, method: str, url: str,
+                 tries: int) -> TransientError:
         if isinstance(exc, RateLimited) and exc.retry_after is not None \
                 and exc.retry_after > self.retry.backoff_max:
             return exc  # not retried here on purpose: the job layer schedules it
-        note = f" (gave up after {self.retry.attempts} attempts)"
-        if self.retry.attempts <= 1:
+        note = f" (gave up after {tries} attempts)"
+        if tries <= 1:
             return exc
         if isinstance(exc, RateLimited):
             return RateLimited(f"{exc}{note}", retry_after=exc.retry_after,

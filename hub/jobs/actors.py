@@ -11,10 +11,18 @@
 
 `Jobs(settings, store, broker)` declares the actors on a broker; the worker entry point and
 `hub run` both use it, so the embedded and distributed modes run the same code.
+
+No job sleeps through a retry: jobs run with hub.http's in-place retries off, so a 429, 5xx
+or timeout surfaces at once. A delivery that failed is postponed in the outbox (due again
+after max(backoff, Retry-After)) and deliver_flow re-sends itself, delayed, for when it is
+due; a read that failed re-sends sync_flow delayed the same way, holding the flow's lease
+meanwhile so the sweeper does not resume the run early.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,16 +30,21 @@ from typing import Any
 import dramatiq
 
 from hub.audit import AuditObserver
-from hub.config.model import Settings
-from hub.errors import ConfigError, SyncError
+from hub.config.model import RetryPolicy, Settings
+from hub.errors import ConfigError, HubError, SyncError
+from hub.http import no_inline_retries
 from hub.jobs.broker import STEP_RECORDS
 from hub.store import Store, now_iso
 from hub.sync.context import FlowContext
-from hub.sync.deliver import Deliverer
+from hub.sync.deliver import Deliverer, backoff
 from hub.sync.engine import LEASE_TTL, Fence, SyncEngine, holder_dead, holder_id
 from hub.sync.hooks import RunCounts, RunInfo
 
 log = logging.getLogger("hub.jobs")
+
+# A retried read's message is delayed this much past its hold on the flow's lease, so it
+# finds the hold expired instead of the flow "running elsewhere".
+RETRY_MARGIN_MS = 100
 
 
 class Jobs:
@@ -44,9 +57,9 @@ class Jobs:
         # A bad config will not fix itself: no retries for it.
         opts: dict[str, Any] = {"broker": broker, "throws": (ConfigError,)}
         self.sync_flow = dramatiq.actor(actor_name="sync_flow", queue_name="flows",
-                                        **opts)(self._sync_flow)
+                                        **opts)(_no_sleeping(self._sync_flow))
         self.deliver_flow = dramatiq.actor(actor_name="deliver_flow", queue_name="deliveries",
-                                           **opts)(self._deliver_flow)
+                                           **opts)(_no_sleeping(self._deliver_flow))
         self.sweep = dramatiq.actor(actor_name="sweep", queue_name="flows", **opts)(self._sweep)
 
     def engine(self) -> SyncEngine:
@@ -57,7 +70,7 @@ class Jobs:
     # -- actors ------------------------------------------------------------------------
 
     def _sync_flow(self, flow: str, trigger: str = "manual", full: bool = False,
-                   run_id: int | None = None) -> None:
+                   run_id: int | None = None, attempt: int = 0) -> None:
         try:
             report = self.engine().step(flow, full=full, trigger=trigger,
                                         max_records=STEP_RECORDS, only_run=run_id)
@@ -71,9 +84,15 @@ class Jobs:
         if report.status == "continuing":
             self.sync_flow.send(flow, trigger, False, report.run_id)
         elif report.status == "retry":
-            delay = int(1000 * (report.retry_after or 30))
-            self.sync_flow.send_with_options(args=(flow, trigger, False, report.run_id),
-                                             delay=delay)
+            # The source failed transiently: continue after a backoff that grows with each
+            # failure in a row and is never shorter than the source's Retry-After.
+            policy = _read_policy(self.settings, flow)
+            wait = max(backoff(attempt + 1, policy.backoff_initial, policy.backoff_max),
+                       report.retry_after or 0.0)
+            self._hold(flow, wait)
+            self.sync_flow.send_with_options(
+                args=(flow, trigger, False, report.run_id, attempt + 1),
+                delay=int(1000 * wait) + RETRY_MARGIN_MS)
         else:
             with self.store.connect() as conn:
                 queued = self.store.unfinished_run(conn, flow)
@@ -112,6 +131,17 @@ class Jobs:
 
     # -- helpers -----------------------------------------------------------------------
 
+    def _hold(self, flow: str, seconds: float) -> None:
+        """Keep the flow's lease taken while its run waits to retry.
+
+        Otherwise the sweeper (which resumes open runs nobody holds) would resume it at
+        once, before the Retry-After. If the delayed message is lost, the hold simply
+        expires and the sweeper resumes the run then.
+        """
+        with self.store.begin() as conn:
+            self.store.acquire_lease(conn, f"flow:{flow}", f"retry-wait:{holder_id()}",
+                                     seconds)
+
     def _lease(self, name: str) -> Fence | None:
         with self.store.begin() as conn:
             token = self.store.acquire_lease(conn, name, holder_id(), LEASE_TTL,
@@ -145,6 +175,28 @@ class Jobs:
                     assert entry is not None
                     entry.append(target)
         return out
+
+
+def _no_sleeping(job: Callable[..., None]) -> Callable[..., None]:
+    """The job, run with in-place HTTP retries off: a failed call surfaces at once and is
+    retried by a delayed job or a postponed outbox row, never by a sleeping worker thread."""
+    @functools.wraps(job)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with no_inline_retries():
+            job(*args, **kwargs)
+    return run
+
+
+def _read_policy(settings: Settings, flow: str) -> RetryPolicy:
+    """How patiently a flow's reads are retried: the flow's policy, else its first source's."""
+    cfg = settings.flow(flow)
+    if cfg.retry is not None:
+        return cfg.retry
+    readers = cfg.systems if cfg.direction == "two-way" else cfg.sources
+    for system in readers:
+        with contextlib.suppress(HubError):
+            return settings.connection(system).retry
+    return RetryPolicy()
 
 
 def _targets(settings: Settings, flow: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ failed page would have arrived. Closing the wrapper stops the reader.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterator
@@ -25,7 +26,10 @@ class Prefetch(Generic[T]):
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._source = source
-        self._thread = threading.Thread(target=self._run, name="liaison-prefetch",
+        # The reader runs in the caller's context, so context settings made by the caller
+        # (hub.http.no_inline_retries() in a job) hold for the reads too.
+        self._thread = threading.Thread(target=contextvars.copy_context().run,
+                                        args=(self._run,), name="liaison-prefetch",
                                         daemon=True)
         self._thread.start()
 
