@@ -65,7 +65,17 @@ def redact_diff(diff: Mapping[str, Any], sensitive: frozenset[str], *,
     only `custom` can hold keys a user chose; anything else (native records written to a
     system) is walked in full.
     """
-    out: dict[str, Any] = {}
+    if canonical and not sensitive:
+        # The usual case: top-level canonical names (checked once each, cached) and only
+        # the free-form `custom` walked.
+        out = dict(diff)
+        for name, change in diff.items():
+            if _secret_name(name):
+                out[name] = [REDACTED if v is not None else None for v in change]
+            elif name in FREE_FORM:
+                out[name] = [_redact_value(name, v, sensitive) for v in change]
+        return out
+    out = {}
     for name, change in diff.items():
         # Names repeat on every record and are checked once (cached); values are walked only
         # where they hold nested objects whose keys could name a secret.

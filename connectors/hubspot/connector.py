@@ -212,9 +212,12 @@ class HubSpotConnector(BaseConnector):
         while True:
             page = self.api.list_page(object, properties=props, after=after, limit=limit,
                                       archived=phase == "archived", associations=assoc)
-            for record in page.results:
-                ms = iso_to_ms(record["updatedAt"])
-                max_seen = max(max_seen, ms)
+            if page.results:
+                # One conversion per page: ISO strings compare as times, except that within
+                # one second "…:00Z" sorts after "…:00.500Z"; that errs early, which only
+                # re-reads a record, never skips one.
+                newest = max(record["updatedAt"] for record in page.results)
+                max_seen = max(max_seen, iso_to_ms(newest))
             after = page.after
             if after is not None:
                 yield Page(page.results, {"mode": "full", "phase": phase, "after": after,

@@ -247,17 +247,6 @@ class Store:
         rows = self._select_in(conn, sql, (system, entity), list(dict.fromkeys(canonical_ids)))
         return {r[0]: LinkRow(r[0], r[1], r[2]) for r in rows}
 
-    def links_of_records(self, conn: Connection, canonical_ids: Iterable[str]
-                         ) -> dict[str, list[tuple[str, str]]]:
-        """Every (system, external id) of each record."""
-        out: dict[str, list[tuple[str, str]]] = {}
-        c = t.links.c
-        for chunk in _chunks(list(canonical_ids)):
-            q = select(c.canonical_id, c.system, c.external_id).where(c.canonical_id.in_(chunk))
-            for row in conn.execute(q):
-                out.setdefault(row.canonical_id, []).append((row.system, row.external_id))
-        return out
-
     def upsert_links(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert or update links (system, entity, external_id, canonical_id, fingerprint...)."""
         self._upsert(conn, t.links, rows, ["system", "entity", "external_id"],

@@ -25,7 +25,7 @@ class CanonicalRecord(SQLModel, table=True):
     stub: bool = False  # created for a reference before the record itself was read
     deleted: bool = False
     created_at: str = Field(max_length=32)
-    updated_at: str = Field(index=True, max_length=32)
+    updated_at: str = Field(max_length=32)
 
 
 class Link(SQLModel, table=True):
@@ -35,7 +35,6 @@ class Link(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("system", "entity", "external_id", name="uq_links_external"),
         UniqueConstraint("system", "entity", "canonical_id", name="uq_links_canonical"),
-        Index("ix_links_canonical", "canonical_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     system: str = Field(max_length=64)

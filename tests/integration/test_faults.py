@@ -248,7 +248,9 @@ def test_redis_killed_and_wiped_mid_run(tmp_path: Path, pg_url: str) -> None:
                     "SELECT coalesce(sum(token), 0) FROM leases WHERE name <> 'scheduler'"
                 ).scalar() or 0)
 
-        kills, wipes, recoveries, downtimes = 0, 0, [], []
+        kills, wipes = 0, 0
+        recoveries: list[str] = []
+        downtimes: list[float] = []
         for round_ in range(4):
             before = jobs_started()
             deadline = time.monotonic() + 20
@@ -268,7 +270,7 @@ def test_redis_killed_and_wiped_mid_run(tmp_path: Path, pg_url: str) -> None:
             t0 = time.monotonic()
             while jobs_started() == before and not c.done() and time.monotonic() - t0 < 40:
                 time.sleep(0.05)
-            recoveries.append(time.monotonic() - t0)
+            recoveries.append(f"{time.monotonic() - t0:.1f}{' (wiped)' if wipe else ''}")
         seconds = c.wait_done(60)
         lost, dup = c.outcome()
         alive = sum(w.poll() is None for w in workers)
@@ -276,7 +278,7 @@ def test_redis_killed_and_wiped_mid_run(tmp_path: Path, pg_url: str) -> None:
         reconnects = logs.count("Restarting consumer")
         print(f"\n[Redis SIGKILL x{kills}, {wipes} wiped] 8000 records; lost {lost}, "
               f"duplicates {dup}; downtime {sum(downtimes) / max(1, len(downtimes)):.1f} s "
-              f"avg; time to resume {', '.join(f'{r:.1f}' for r in recoveries)} s; finished "
+              f"avg; time to resume {', '.join(recoveries)} s; finished "
               f"{seconds:.1f} s after the last restart; workers alive {alive}/2, consumer "
               f"reconnects {reconnects}")
         assert kills >= 3 and wipes == 1, "the run finished before enough kills"
