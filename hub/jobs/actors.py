@@ -121,7 +121,11 @@ class Jobs:
     def _sweep(self) -> None:
         for flow, targets in self.stalled().items():
             if targets is None:
-                self.sync_flow.send(flow, "sweeper", False, None)
+                with self.store.connect() as conn:
+                    run = self.store.unfinished_run(conn, flow)
+                # Name the run: a sweep that arrives after it finished must not start another.
+                if run is not None:
+                    self.sync_flow.send(flow, "sweeper", False, int(run.id))
             for target in targets or ():
                 self.deliver_flow.send(flow, target)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from hub.config.model import Settings
 from hub.errors import HubError, LeaseLost, RateLimited, StoreError, SyncError, TransientError
@@ -163,6 +163,16 @@ def process_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _database_went_away(exc: StoreError) -> bool:
+    """Whether a store error is the connection failing (worth resuming), not a bad statement.
+
+    hub.store raises StoreError `from None`, which keeps the driver's error as __context__.
+    """
+    cause = exc.__context__
+    return isinstance(cause, OperationalError | InterfaceError) or bool(
+        getattr(cause, "connection_invalidated", False))
+
+
 def _owner_dead(owner: str) -> bool:
     """Whether the process that owned a run is known to be gone (same host, no such pid)."""
     host, _, pid = owner.rpartition(":")
@@ -300,6 +310,13 @@ class SyncEngine:
             # The source is busy or down: the run stays open and resumes from its cursor.
             status, error = "retry", str(exc)
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        except StoreError as exc:
+            if not _database_went_away(exc):
+                status, error = "failed", str(exc)
+            else:
+                # A dropped connection or a failover: the open transaction rolled back with
+                # its cursor, so the run stays open and resumes from its last commit.
+                status, error = "retry", str(exc)
         except (HubError, OSError) as exc:
             status, error = "failed", str(exc)
         if status not in ("failed", "continuing", "retry"):
@@ -315,10 +332,12 @@ class SyncEngine:
         if not run.dry_run:
             open_ = status in ("continuing", "retry")
             finished = {} if open_ else {"status": status, "finished_at": now_iso()}
+            # A run that will retry keeps the counts committed with its cursor: the counts
+            # in hand include pages that were rolled back and will be read again.
+            tally: dict[str, Any] = {} if status == "retry" else {
+                "skip_reasons": orjson.dumps(counts.skip_reasons).decode(), **counts.as_row()}
             with self.store.begin() as conn:
-                self.store.update_run(conn, run.run_id, error=error,
-                                      skip_reasons=orjson.dumps(counts.skip_reasons).decode(),
-                                      **finished, **counts.as_row())
+                self.store.update_run(conn, run.run_id, error=error, **finished, **tally)
         if status not in ("continuing", "retry"):
             for obs in self.observers:
                 obs.run_finished(run, counts, status)

@@ -1,0 +1,1 @@
+"""Pipedrive CRM connector (persons, organizations, deals; API v2), its client and a sandbox."""

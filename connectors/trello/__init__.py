@@ -1,0 +1,1 @@
+"""Trello connector: boards (projects) and cards (tasks)."""

@@ -1,0 +1,1 @@
+"""Xero Accounting connector: contacts, invoices and payments (OAuth2, rotating refresh tokens)."""
