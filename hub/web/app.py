@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.config.model import Settings
@@ -47,8 +47,14 @@ def make_app(settings: Settings, store: Store, on_events: OnEvents, *,
         finally:
             await run_in_threadpool(receiver.close)
 
+    async def handshake(_request: Request) -> Response:
+        # Some vendors (Trello) check a callback URL with a HEAD before they deliver to
+        # it; nothing is read or trusted here, the deliveries themselves are verified.
+        return Response(status_code=200)
+
     app = Starlette(routes=[
         Route("/webhooks/{system}", receiver.endpoint, methods=["POST"]),
+        Route("/webhooks/{system}", handshake, methods=["HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
     ], lifespan=lifespan)
     app.state.receiver = receiver

@@ -226,8 +226,6 @@ def test_a_sandbox_delivery_is_accepted_once_and_a_replay_is_dropped(
     assert tampered.status_code == 401
 
 
-@pytest.mark.xfail(strict=True, reason="hub/web routes /webhooks/{system} for POST only: "
-                   "Trello's HEAD handshake needs a HEAD route answering 200 (asked the lead)")
 def test_the_hub_answers_trellos_head_handshake(
         hub: tuple[TrelloSandbox, _Served, list[Any]]) -> None:
     sb, srv, _ = hub
