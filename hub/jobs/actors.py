@@ -31,7 +31,7 @@ import dramatiq
 
 from hub.audit import AuditObserver
 from hub.config.model import RetryPolicy, Settings
-from hub.errors import ConfigError, HubError, SyncError
+from hub.errors import ConfigError, HubError, LeaseLost, SyncError
 from hub.http import no_inline_retries
 from hub.jobs.broker import STEP_RECORDS
 from hub.store import Store, now_iso
@@ -74,7 +74,7 @@ class Jobs:
         try:
             report = self.engine().step(flow, full=full, trigger=trigger,
                                         max_records=STEP_RECORDS, only_run=run_id)
-        except SyncError as exc:  # another worker holds the flow: it carries on itself
+        except (SyncError, LeaseLost) as exc:  # another worker holds the flow and carries on
             log.info("sync_flow %s: %s", flow, exc)
             return
         if report is None:

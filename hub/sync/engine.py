@@ -310,6 +310,8 @@ class SyncEngine:
             # The source is busy or down: the run stays open and resumes from its cursor.
             status, error = "retry", str(exc)
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        except LeaseLost:
+            raise  # another process took the run over: the run's row is its to update now
         except StoreError as exc:
             if not _database_went_away(exc):
                 status, error = "failed", str(exc)

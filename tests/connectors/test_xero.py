@@ -42,7 +42,7 @@ def sandbox() -> Iterator[XeroSandbox]:
 @pytest.fixture
 def xero(sandbox: XeroSandbox, tmp_path: Path) -> Iterator[XeroConnector]:
     with XeroConnector(connection(sandbox, tmp_path)) as connector:
-        yield connector  # type: ignore[misc]
+        yield connector
 
 
 def read_all(connector: XeroConnector, object: str, cursor: dict[str, Any] | None = None, *,
@@ -205,7 +205,7 @@ def test_partial_batch_failure_gives_per_record_results(xero: XeroConnector,
     assert [r.ok for r in results] == [True, False, True]
     assert "Email address must be valid" in str(results[1].error)
     assert "record b" in str(results[1].error)
-    method, path, headers = api_requests(sandbox, "PUT")[-1]
+    _method, path, headers = api_requests(sandbox, "PUT")[-1]
     assert path.endswith("/Contacts")  # a create is a PUT: it can never update by accident
     assert 0 < len(headers["idempotency-key"]) <= 128
     names = {c["Name"] for c in sandbox.records("Contacts")}

@@ -152,7 +152,7 @@ def test_check_names_an_unknown_connector_and_the_installed_ones(ws: Workspace) 
     assert bad.code == 2, str(bad)
     assert f"{ws.config}:" in bad.err
     assert ": systems.crm.connection.connector: unknown connector 'salesforce'" in bad.err
-    assert "hubspot, spreadsheet" in bad.err
+    assert "hubspot, pipedrive, spreadsheet" in bad.err
     assert bad.out == ""
     assert not ws.db.exists()
 
@@ -186,7 +186,7 @@ def test_sync_names_the_unknown_connector(ws: Workspace) -> None:
     bad = ws.cli("sync", "f")
     assert bad.code == 2, str(bad)
     assert "systems.crm.connection.connector: unknown connector 'salesforce'" in bad.err
-    assert "hubspot, spreadsheet" in bad.err
+    assert "hubspot, pipedrive, spreadsheet" in bad.err
     assert not ws.db.exists()
 
 

@@ -227,6 +227,30 @@ def test_jobs_never_sleep_through_a_retry_after(tmp_path: Path, sandbox_token: s
         store.close()
 
 
+def test_a_worker_that_lost_its_lease_leaves_the_run_alone(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """A stalled worker whose lease was taken over must not mark the run failed."""
+    from hub.errors import LeaseLost
+    from hub.sync.engine import Fence
+    from tests.integration.helpers import Hub
+
+    hub = Hub(tmp_path)
+    write_csv(hub.a / "contacts.csv", [contact(i) for i in range(300)])
+
+    def taken_over(self: Fence, conn: Any) -> None:
+        raise LeaseLost(f"{self.name}: another process took this work over")
+
+    monkeypatch.setattr(Fence, "check", taken_over)
+    with pytest.raises(LeaseLost):
+        hub.engine.run("contacts")
+    with hub.store.connect() as conn:
+        run = hub.store.unfinished_run(conn, "contacts")
+    print(f"\n[lease lost] the run is left {run.status if run else 'closed'}")
+    assert run is not None and run.status == "running", "the loser closed the new holder's run"
+    hub.close()
+
+
 # -- a. Redis killed (and once wiped) mid-run ---------------------------------------------
 
 
