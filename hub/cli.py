@@ -265,8 +265,11 @@ def sync(ctx: Ctx, flow: str, full: bool, dry_run: bool, as_json: bool) -> None:
     if dry_run:
         title = f"Dry run of flow {report.flow} (nothing was written)"
     else:
+        status = {"retry": "interrupted; the next sync resumes where it stopped",
+                  "continuing": "paused; the next sync continues it"}.get(report.status,
+                                                                            report.status)
         title = (f"{'Resumed run' if report.resumed else 'Run'} {report.run_id} of flow "
-                 f"{report.flow}: {report.status}")
+                 f"{report.flow}: {status}")
     click.echo(f"{title} in {report.seconds:.1f}s")
     click.echo(f"  read {c.read}: created {c.created}, updated {c.updated}, unchanged "
                f"{c.unchanged}, skipped {c.skipped}, {dead_word} {c.dead_lettered}")
@@ -546,6 +549,59 @@ def sandbox(vendor: str, port: int, seed: int, count: int, extra: tuple[str, ...
     except ImportError as exc:
         _fail(f"the {vendor} sandbox is not installed: {exc}")
     module.main(["--port", str(port), "--seed", str(seed), "--count", str(count), *extra])
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every network interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--public-url", metavar="URL",
+              help="The address vendors call the hub at when it sits behind a proxy, e.g. "
+                   "https://hub.example.com (webhook signatures cover the URL).")
+@pass_ctx
+def serve(ctx: Ctx, host: str, port: int, public_url: str | None) -> None:
+    """Receive webhooks and run the flows they concern, until Ctrl-C."""
+    import logging
+
+    import uvicorn
+
+    from hub.web.app import make_app
+    from hub.web.trigger import FlowTrigger
+    from hub.web.webhooks import webhook_systems
+
+    if public_url and not public_url.startswith(("http://", "https://")):
+        _fail(f"--public-url {public_url!r} must start with http:// or https://", EXIT_CONFIG)
+    from hub.jobs.broker import is_shared
+
+    with _errors():
+        settings, store = ctx.settings, ctx.store
+        if is_shared(settings.broker_url):
+            # Production mode: a webhook becomes a job for the workers; nothing runs here.
+            from hub.jobs.actors import Jobs
+            from hub.jobs.broker import make_broker
+
+            jobs = Jobs(settings, store, make_broker(settings.broker_url))
+
+            def enqueue(flow: str) -> object:
+                return jobs.sync_flow.send(flow, "webhook", False, None)
+
+            trigger = FlowTrigger(settings, store, run_flow=enqueue)
+        else:
+            trigger = FlowTrigger(settings, store)
+        app = make_app(settings, store, trigger, public_url=public_url)
+    base = (public_url or f"http://{host}:{port}").rstrip("/")
+    systems = webhook_systems(settings)
+    for system in systems:
+        click.echo(f"{system}: POST {base}/webhooks/{system}")
+    if not systems:
+        click.echo("No connected system takes webhooks; serving only /healthz.")
+    click.echo(f"Health check: GET {base}/healthz")
+    # Refused deliveries and webhook-triggered runs are what an operator watches here.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        trigger.close()
 
 
 # -- production mode ---------------------------------------------------------------------
