@@ -527,7 +527,7 @@ def demo(directory: Path, count: int) -> None:
     sys.exit(code)
 
 
-SANDBOXES = ("hubspot", "pipedrive", "xero", "trello")
+SANDBOXES = ("hubspot", "pipedrive", "xero", "trello", "jira", "quickbooks")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -651,7 +651,7 @@ def scheduler(ctx: Ctx) -> None:
     from hub.jobs.actors import Jobs, send_sync
     from hub.jobs.broker import make_broker
     from hub.jobs.scheduler import Scheduler
-    from hub.sync.engine import holder_id
+    from hub.sync.lease import holder_id
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with _errors():

@@ -6,7 +6,8 @@
     │   └── MappingError             a mapping file is wrong
     ├── SecretError                  a ${ENV} reference names an unset variable
     ├── ConnectorError               a connector could not be loaded or configured
-    ├── StoreError                   the store could not be opened or migrated
+    ├── StoreError                   the store could not be opened, migrated or written
+    │   └── StoreUnavailable         the database connection failed (resume later)
     ├── WebhookRejected              a webhook delivery failed its signature or time check
     ├── LeaseLost                    another process took over our lease (fencing token moved)
     └── SyncError                    a record or call failed while syncing
@@ -77,6 +78,10 @@ class StoreError(HubError):
 
 class LeaseLost(HubError):
     """Another process took over the work we held a lease for; stop without writing."""
+
+
+class StoreUnavailable(StoreError):
+    """The database went away (dropped connection, failover): worth resuming, not a bug."""
 
 
 class WebhookRejected(HubError):

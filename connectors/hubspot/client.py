@@ -42,11 +42,21 @@ MODIFIED_PROPERTY: Mapping[str, str] = {
     "contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
     "deals": "hs_lastmodifieddate",
 }
+# Deals have no unique property: they are created (batch/create), never upserted.
 UNIQUE_PROPERTY: Mapping[str, str] = {"contacts": "email", "companies": "domain"}
 READ_ONLY_PROPERTIES = frozenset({"hs_object_id", "createdate", "lastmodifieddate",
                                   "hs_lastmodifieddate"})
-ASSOCIATED: Mapping[str, str] = {"contacts": "companies"}  # object -> associated type read
-ASSOCIATION_KIND: Mapping[tuple[str, str], str] = {("contacts", "companies"): "contact_to_company"}
+# object -> the associated types read with it (and written from the mapped record)
+ASSOCIATED: Mapping[str, tuple[str, ...]] = {"contacts": ("companies",),
+                                             "deals": ("companies", "contacts")}
+ASSOCIATION_KIND: Mapping[tuple[str, str], str] = {
+    ("contacts", "companies"): "contact_to_company",
+    ("deals", "companies"): "deal_to_company",
+    ("deals", "contacts"): "deal_to_contact",
+}
+# Associations a written record may have several of; for the others only the first
+# (the primary company) is written.
+MANY_ASSOCIATED = frozenset({("deals", "contacts")})
 
 
 def iso_to_ms(value: str) -> int:

@@ -1,4 +1,4 @@
-"""The HubSpot CRM connector: contacts and companies, full and incremental reads, batch writes.
+"""The HubSpot CRM connector: contacts, companies, deals; full and incremental reads, batch writes.
 
 Reads
     full         the list endpoint in id order (`after` tokens), then the archived records
@@ -17,6 +17,17 @@ Writes
     with a HubSpot id: batch update; archive/delete: batch archive. 207 answers are split
     record by record; a batch HubSpot refuses as a whole is retried one record at a time
     so one bad record cannot sink the other 99.
+    Deals have no unique property, so a deal without a HubSpot id is batch-created and
+    every later write goes by the id the engine linked it to (batch update). HubSpot has no
+    idempotency key: if a create's answer is lost (timeout, dropped connection after
+    HubSpot did the work) the retry creates the deal a second time. objectWriteTraceId ties
+    answered results to their inputs, but cannot help with an answer that never came.
+Associations
+    Contacts are read with their companies, deals with their companies and contacts (list
+    `associations=`, or v4 batch read after a search). Writes add default associations
+    (v4 batch associate/default) to the ids the mapped record names under
+    associations.<type>.results: the first company; every contact of a deal. Associations
+    are only added, never removed.
 Webhooks
     verify_webhook checks HubSpot's signature v3 with the `client_secret` setting and lists
     the contact/company changes a delivery announces (connectors/hubspot/webhooks.py).
@@ -35,6 +46,7 @@ from connectors.hubspot.client import (
     BATCH_MAX,
     DEFAULT_BASE_URL,
     LIST_LIMIT_MAX,
+    MANY_ASSOCIATED,
     MODIFIED_PROPERTY,
     PROPERTIES,
     READ_ONLY_PROPERTIES,
@@ -76,13 +88,14 @@ DEFAULT_OVERLAP_MS = 2_000  # search indexes lag writes by a few seconds: re-rea
 
 
 class HubSpotConnector(BaseConnector):
-    """HubSpot CRM v3 (private-app token): contacts and companies."""
+    """HubSpot CRM v3 (private-app token): contacts, companies and deals."""
 
     name: ClassVar[str] = "hubspot"
     capabilities: ClassVar[Capabilities] = Capabilities(
         entities={
             "contact": EntitySupport(object="contacts", **_FULL_SUPPORT),
             "company": EntitySupport(object="companies", **_FULL_SUPPORT),
+            "deal": EntitySupport(object="deals", **_FULL_SUPPORT),
         },
         batch_size=BATCH_MAX,
         webhooks=True,
@@ -191,7 +204,7 @@ class HubSpotConnector(BaseConnector):
         self._check_object(object)
         params: dict[str, Any] = {"properties": ",".join(PROPERTIES[object])}
         if object in ASSOCIATED:
-            params["associations"] = ASSOCIATED[object]
+            params["associations"] = ",".join(ASSOCIATED[object])
         try:
             record: NativeRecord = self.api.http.get_json(
                 f"/crm/v3/objects/{object}/{external_id}", params=params)
@@ -208,7 +221,7 @@ class HubSpotConnector(BaseConnector):
         after: str | None = cursor.get("after")
         limit = max(1, min(page_size, LIST_LIMIT_MAX))
         props = PROPERTIES[object]
-        assoc = (ASSOCIATED[object],) if object in ASSOCIATED else ()
+        assoc = ASSOCIATED.get(object, ())
         while True:
             page = self.api.list_page(object, properties=props, after=after, limit=limit,
                                       archived=phase == "archived", associations=assoc)
@@ -308,16 +321,16 @@ class HubSpotConnector(BaseConnector):
 
     def _add_associations(self, object: str, records: list[NativeRecord]) -> None:
         """Search answers carry no associations: fetch them so mappings see the same shape."""
-        to_type = ASSOCIATED.get(object)
-        if not to_type or not records:
+        if not records:
             return
-        found = self.api.associations(object, to_type, [r["id"] for r in records])
-        kind = ASSOCIATION_KIND.get((object, to_type), "")
-        for record in records:
-            ids = found.get(record["id"])
-            if ids:
-                record["associations"] = {to_type: {"results": [
-                    {"id": i, "type": kind} for i in ids]}}
+        for to_type in ASSOCIATED.get(object, ()):
+            found = self.api.associations(object, to_type, [r["id"] for r in records])
+            kind = ASSOCIATION_KIND.get((object, to_type), "")
+            for record in records:
+                ids = found.get(record["id"])
+                if ids:
+                    record.setdefault("associations", {})[to_type] = {"results": [
+                        {"id": i, "type": kind} for i in ids]}
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -389,31 +402,39 @@ class HubSpotConnector(BaseConnector):
 
     def _write_associations(self, object: str, ops: Sequence[WriteOp],
                             results: dict[int, WriteResult]) -> None:
-        to_type = ASSOCIATED.get(object)
-        if not to_type:
-            return
-        pairs: list[tuple[str, str]] = []
-        owners: list[int] = []
-        for i, op in enumerate(ops):
-            result = results[i]
-            target = _first_association(op.record, to_type)
-            if result.ok and result.external_id and target and op.action in ("create",
-                                                                             "update"):
-                pairs.append((result.external_id, target))
-                owners.append(i)
-        if not pairs:
-            return
-        try:
-            self.api.associate_default(object, to_type, pairs)
-        except (AuthError, TransientError):
-            raise
-        except PermanentError as exc:
-            for i in owners:
-                old = results[i]
-                results[i] = WriteResult(old.key, False, old.external_id, old.record,
-                                         error=PermanentError(
-                                             f"record {old.external_id} was written but its "
-                                             f"{to_type} association was refused: {exc}"))
+        """Default-associate each written record with the ids its mapped record names.
+
+        Associations are only added, never removed: a record that lost one in another
+        system keeps it in HubSpot (removing needs the v4 batch archive, not used here).
+        """
+        for to_type in ASSOCIATED.get(object, ()):
+            pairs: list[tuple[str, str]] = []
+            owners: set[int] = set()
+            for i, op in enumerate(ops):
+                result = results[i]
+                if not (result.ok and result.external_id and op.action in ("create",
+                                                                           "update")):
+                    continue
+                targets = _associations(op.record, to_type)
+                if (object, to_type) not in MANY_ASSOCIATED:
+                    targets = targets[:1]
+                for target in targets:
+                    pairs.append((result.external_id, target))
+                    owners.add(i)
+            if not pairs:
+                continue
+            try:
+                self.api.associate_default(object, to_type, pairs)
+            except (AuthError, TransientError):
+                raise
+            except PermanentError as exc:
+                for i in sorted(owners):
+                    old = results[i]
+                    results[i] = WriteResult(old.key, False, old.external_id, old.record,
+                                             error=PermanentError(
+                                                 f"record {old.external_id} was written but "
+                                                 f"its {to_type} association was refused: "
+                                                 f"{exc}"))
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -473,12 +494,18 @@ def _input(action: str, op: WriteOp, index: int, unique: str | None) -> dict[str
     return item
 
 
-def _first_association(record: NativeRecord, to_type: str) -> str | None:
+def _associations(record: NativeRecord, to_type: str) -> list[str]:
+    """The ids a mapped record names under associations.<to_type>.results[*].id, in order."""
     try:
-        value = record["associations"][to_type]["results"][0]["id"]
-    except (KeyError, IndexError, TypeError):
-        return None
-    return str(value) if value not in (None, "") else None
+        results = record["associations"][to_type]["results"]
+    except (KeyError, TypeError):
+        return []
+    out: list[str] = []
+    for item in results if isinstance(results, list) else ():
+        value = item.get("id") if isinstance(item, Mapping) else None
+        if value not in (None, "") and str(value) not in out:
+            out.append(str(value))
+    return out
 
 
 def _match_results(object: str, action: str, ops: Sequence[WriteOp], idx: list[int],

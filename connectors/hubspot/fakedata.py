@@ -8,6 +8,7 @@ during a test is always newer than every generated one.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,11 @@ PLACES = (  # city, state, zip, country, dialling prefix, street, local digit gr
 )
 LIFECYCLE = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
              "opportunity", "customer")
+# HubSpot's default sales pipeline ("default") and its stage ids.
+DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
+               "decisionmakerboughtin", "contractsent", "closedwon", "closedlost")
+DEAL_KINDS = ("Annual licence", "Pilot", "Renewal", "Expansion", "Support plan", "Onboarding")
+DEAL_CURRENCIES = ("USD", "EUR", "GBP")
 
 
 @dataclass
@@ -69,6 +75,10 @@ class FakeData:
     contacts: list[dict[str, str]] = field(default_factory=list)
     contact_times: list[tuple[int, int]] = field(default_factory=list)
     contact_company: list[int | None] = field(default_factory=list)  # index into companies
+    deals: list[dict[str, str]] = field(default_factory=list)
+    deal_times: list[tuple[int, int]] = field(default_factory=list)
+    deal_company: list[int | None] = field(default_factory=list)  # index into companies
+    deal_contacts: list[list[int]] = field(default_factory=list)  # indexes into contacts
 
 
 def _phone(rng: random.Random, place: tuple[Any, ...]) -> str:
@@ -83,8 +93,13 @@ def _times(rng: random.Random) -> tuple[int, int]:
     return created, modified
 
 
-def generate(seed: int = 1, contacts: int = 0, companies: int | None = None) -> FakeData:
-    """Make `contacts` contacts and (by default) one company per ten contacts, from `seed`."""
+def generate(seed: int = 1, contacts: int = 0, companies: int | None = None,
+             deals: int = 0) -> FakeData:
+    """Make `contacts` contacts, (by default) one company per ten contacts and `deals` deals.
+
+    Deals draw from their own generator, so asking for deals leaves the companies and
+    contacts of a seed exactly as they were without them.
+    """
     rng = random.Random(seed)
     n_companies = max(1, contacts // 10) if companies is None else companies
     data = FakeData()
@@ -150,4 +165,38 @@ def generate(seed: int = 1, contacts: int = 0, companies: int | None = None) -> 
         })
         data.contact_times.append(_times(rng))
         data.contact_company.append(company_index)
+    _deals(random.Random(seed * 7919 + 17), data, deals)
     return data
+
+
+def _deals(rng: random.Random, data: FakeData, count: int) -> None:
+    """Deals of the generated companies, each with up to three of that company's contacts."""
+    staff: dict[int | None, list[int]] = {}
+    for i, ci in enumerate(data.contact_company):
+        staff.setdefault(ci, []).append(i)
+    for _ in range(count):
+        ci = rng.randrange(len(data.companies)) if data.companies and rng.random() < 0.9 \
+            else None
+        company = data.companies[ci]["name"] if ci is not None else "Walk-in"
+        created, modified = _times(rng)
+        close = created + rng.randrange(7, 120) * 86_400_000
+        stage = rng.choice(DEAL_STAGES)
+        amount = rng.choice(("500", "1200", "4999.99", "12000", "25000.50", "80000"))
+        data.deals.append({
+            "dealname": f"{company} - {rng.choice(DEAL_KINDS)}",
+            "amount": amount if rng.random() < 0.95 else "",
+            "deal_currency_code": rng.choice(DEAL_CURRENCIES),
+            "dealstage": stage,
+            "pipeline": "default",
+            # HubSpot keeps closedate as a datetime at midnight UTC of the chosen day.
+            "closedate": _iso_day(close),
+            "description": f"{rng.choice(DEAL_KINDS)} for {company}.",
+        })
+        data.deal_times.append((created, modified))
+        data.deal_company.append(ci)
+        people = staff.get(ci, []) if ci is not None else []
+        data.deal_contacts.append(rng.sample(people, min(len(people), rng.randrange(0, 4))))
+
+
+def _iso_day(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime(ms // 1000))

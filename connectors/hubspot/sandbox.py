@@ -6,7 +6,10 @@ read (also by idProperty), search with filterGroups / one sort / `after` offsets
 hard 10,000-result cap (400 past it), batch create/read/update/upsert/archive (<= 100
 inputs, 207 with errors[] and numErrors on partial success), 409 on a duplicate email,
 PATCH, DELETE (archive; archived records only with archived=true, carrying archivedAt),
-v4 association batch read and default-associate. Property values are always strings;
+v4 association batch read and default-associate (list and read return the association
+types asked for with `associations=`; creates honour the deal association type ids 341/5
+(company) and 3 (contact)). Deals are seeded with `deals=N` (fakedata: companies and
+contacts of a seed stay the same whatever N is). Property values are always strings;
 createdAt/updatedAt are ISO-8601 with milliseconds; lastmodifieddate (contacts) and
 hs_lastmodifieddate (companies, deals) follow updatedAt. Webhooks (Webhooks API v3): every
 change after start-up becomes a creation / propertyChange / deletion event, delivered signed
@@ -81,6 +84,14 @@ SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}
 ASSOCIATION_TYPE_IDS = {("contacts", "companies"): 1, ("companies", "contacts"): 2,
                         ("deals", "contacts"): 3, ("contacts", "deals"): 4,
                         ("deals", "companies"): 5, ("companies", "deals"): 6}
+# HUBSPOT_DEFINED association type ids a create may carry, per object: type id -> target.
+# [obs] ids from vendor-apis.md: contact->company 279 (primary 1), contact->deal 4,
+# deal->contact 3, deal->company 341 (primary 5), company->contact 280, company->deal 342.
+CREATE_ASSOCIATION_TYPES = {
+    "contacts": {279: "companies", 1: "companies", 4: "deals"},
+    "deals": {341: "companies", 5: "companies", 3: "contacts"},
+    "companies": {280: "contacts", 342: "deals"},
+}
 LIST_LIMIT_MAX = 100
 SEARCH_LIMIT_MAX = 200
 BATCH_MAX = 100
@@ -168,7 +179,8 @@ class HubSpotSandbox:
 
     def __init__(self, seed: int = 1, count: int = 0, port: int = 0,
                  token: str = "sandbox-token", faults: Faults = Faults(), *,
-                 companies: int | None = None, search_cap: int = SEARCH_CAP,
+                 companies: int | None = None, deals: int = 0,
+                 search_cap: int = SEARCH_CAP,
                  extra_properties: Iterable[str] = (),
                  clock: Callable[[], int] | None = None) -> None:
         self.seed = seed
@@ -183,7 +195,8 @@ class HubSpotSandbox:
         self._fault_rng = random.Random(faults.seed)
         self._window: deque[float] = deque()
         self._state = _State()
-        self._ser_cache: dict[tuple[str, tuple[str, ...], bool], dict[int, bytes]] = {}
+        self._ser_cache: dict[tuple[str, tuple[str, ...], tuple[str, ...]],
+                              dict[int, bytes]] = {}
         self._search_cache: OrderedDict[tuple[Any, ...], list[int]] = OrderedDict()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -199,7 +212,7 @@ class HubSpotSandbox:
             self._state.objects[t] = {}
             self._state.order[t] = []
             self._state.unique[t] = {}
-        self._load(fakedata.generate(seed, count, companies))
+        self._load(fakedata.generate(seed, count, companies, deals))
         self._recording = True
         if count >= 10_000:
             self.prewarm()
@@ -255,13 +268,13 @@ class HubSpotSandbox:
         """Every stored record of a type as the API would show it (all properties)."""
         with self._lock:
             objs = [self._state.objects[object_type][i] for i in self._state.order[object_type]]
-            return [self._public(object_type, o, None, False) for o in objs
+            return [self._public(object_type, o, None, ()) for o in objs
                     if archived is None or o.archived == archived]
 
     def get(self, object_type: str, object_id: str | int) -> dict[str, Any]:
         """One stored record, archived or not."""
         with self._lock:
-            return self._public(object_type, self._obj(object_type, int(object_id)), None, False)
+            return self._public(object_type, self._obj(object_type, int(object_id)), None, ())
 
     def create(self, object_type: str, at_ms: int | None = None, **props: str) -> str:
         """Create a record server-side (as a HubSpot user would); returns its id."""
@@ -275,7 +288,7 @@ class HubSpotSandbox:
             obj = self._obj(object_type, int(object_id))
             self._update_props(object_type, obj, props)
             self._modified(object_type, obj, at_ms or self._now())
-            return self._public(object_type, obj, None, False)
+            return self._public(object_type, obj, None, ())
 
     def archive(self, object_type: str, object_id: str | int, *, at_ms: int | None = None) -> None:
         """Archive a record server-side (moves it to the recycle bin)."""
@@ -317,22 +330,33 @@ class HubSpotSandbox:
         wanted = properties or dict(CONNECTOR_PROPERTIES)
         with self._lock:
             for object_type, props in wanted.items():
-                with_assoc = object_type == "contacts"
+                assoc = {"contacts": ("companies",),
+                         "deals": ("companies", "contacts")}.get(object_type, ())
                 for obj in self._state.objects[object_type].values():
-                    self._serialised(object_type, obj, tuple(props), with_assoc)
+                    self._serialised(object_type, obj, tuple(props), assoc)
 
     # -- loading ------------------------------------------------------------------------------
 
     def _load(self, data: fakedata.FakeData) -> None:
         company_ids: list[int] = []
+        contact_ids: list[int] = []
         for props, (created, modified) in zip(data.companies, data.company_times):
             company_ids.append(self._insert("companies", _blank_none(props), created,
                                             modified).id)
         for props, (created, modified), ci in zip(data.contacts, data.contact_times,
                                                   data.contact_company):
             obj = self._insert("contacts", _blank_none(props), created, modified)
+            contact_ids.append(obj.id)
             if ci is not None:
                 self._associate("contacts", obj.id, "companies", company_ids[ci])
+        for props, (created, modified), ci, people in zip(data.deals, data.deal_times,
+                                                          data.deal_company,
+                                                          data.deal_contacts):
+            obj = self._insert("deals", _blank_none(props), created, modified)
+            if ci is not None:
+                self._associate("deals", obj.id, "companies", company_ids[ci])
+            for pi in people:
+                self._associate("deals", obj.id, "contacts", contact_ids[pi])
 
     def _now(self) -> int:
         return self._clock()
@@ -428,7 +452,7 @@ class HubSpotSandbox:
     # -- serialisation ------------------------------------------------------------------------
 
     def _public(self, object_type: str, obj: _Obj, properties: Sequence[str] | None,
-                with_assoc: bool) -> dict[str, Any]:
+                with_assoc: tuple[str, ...]) -> dict[str, Any]:
         if properties is None:
             props = dict(obj.props)
         else:
@@ -443,7 +467,7 @@ class HubSpotSandbox:
         if with_assoc:
             assoc: dict[str, Any] = {}
             for (a, b), table in self._state.assoc.items():
-                if a == object_type and table.get(obj.id):
+                if a == object_type and b in with_assoc and table.get(obj.id):
                     kind = f"{SINGULAR[a]}_to_{SINGULAR[b]}"
                     assoc[b] = {"results": [{"id": str(i), "type": kind}
                                             for i in table[obj.id]]}
@@ -452,7 +476,7 @@ class HubSpotSandbox:
         return out
 
     def _serialised(self, object_type: str, obj: _Obj, properties: tuple[str, ...],
-                    with_assoc: bool) -> bytes:
+                    with_assoc: tuple[str, ...]) -> bytes:
         cache = self._ser_cache.setdefault((object_type, properties, with_assoc), {})
         data = cache.get(obj.id)
         if data is None:
@@ -522,8 +546,7 @@ class HubSpotSandbox:
         after = _int_param(query, "after", 0)
         archived = query.get("archived", ["false"])[0].lower() == "true"
         props = self._props_param(object_type, ",".join(query.get("properties", [])).split(","))
-        with_assoc = "companies" in ",".join(query.get("associations", [])).split(",") \
-            and object_type == "contacts"
+        with_assoc = _assoc_param(object_type, query)
         order = self._state.order[object_type]
         objects = self._state.objects[object_type]
         parts: list[bytes] = []
@@ -553,14 +576,14 @@ class HubSpotSandbox:
             raise ApiError(404, "Object not found.  objectId are usually numeric.",
                            "OBJECT_NOT_FOUND")
         props = self._props_param(object_type, ",".join(query.get("properties", [])).split(","))
-        return self._serialised(object_type, obj, props, False)
+        return self._serialised(object_type, obj, props, _assoc_param(object_type, query))
 
     def _create_one(self, object_type: str, body: Any) -> dict[str, Any]:
         props = self._validated(object_type, _dict(body).get("properties"), creating=True)
         self._check_duplicate(object_type, props)
         obj = self._insert(object_type, props, self._now())
         self._apply_associations(object_type, obj.id, _dict(body).get("associations"))
-        return self._public(object_type, obj, list(props), False)
+        return self._public(object_type, obj, list(props), ())
 
     def _patch(self, object_type: str, ident: str, query: dict[str, list[str]],
                body: Any) -> bytes:
@@ -574,7 +597,7 @@ class HubSpotSandbox:
         self._check_duplicate(object_type, props, except_id=obj.id)
         self._update_props(object_type, obj, props)
         self._modified(object_type, obj, self._now())
-        return orjson.dumps(self._public(object_type, obj, list(props), False))
+        return orjson.dumps(self._public(object_type, obj, list(props), ()))
 
     # -- search -------------------------------------------------------------------------------
 
@@ -602,7 +625,7 @@ class HubSpotSandbox:
         end = min(after + limit, len(ids), self.search_cap)
         props = self._props_param(object_type, body.get("properties"))
         objects = self._state.objects[object_type]
-        parts = [self._serialised(object_type, objects[i], props, False) for i in ids[after:end]]
+        parts = [self._serialised(object_type, objects[i], props, ()) for i in ids[after:end]]
         paging = b""
         if after + limit < len(ids):
             paging = b',"paging":{"next":{"after":"%d"}}' % (after + limit)
@@ -691,7 +714,7 @@ class HubSpotSandbox:
             obj = self._find_unique(object_type, id_property, ident) if id_property else (
                 self._state.objects[object_type].get(int(ident)) if ident.isdigit() else None)
             if obj is not None and not obj.archived:
-                found.append(self._public(object_type, obj, props, False))
+                found.append(self._public(object_type, obj, props, ()))
         return orjson.dumps({"status": "COMPLETE", "results": found, "startedAt": started,
                              "completedAt": iso_ms(self._now())})
 
@@ -711,7 +734,7 @@ class HubSpotSandbox:
         self._check_duplicate(object_type, props, except_id=obj.id)
         self._update_props(object_type, obj, props)
         self._modified(object_type, obj, self._now())
-        return self._public(object_type, obj, list(props), False)
+        return self._public(object_type, obj, list(props), ())
 
     def _batch_upsert_one(self, object_type: str, item: dict[str, Any]) -> dict[str, Any]:
         ident = str(item.get("id", ""))
@@ -739,7 +762,7 @@ class HubSpotSandbox:
             self._update_props(object_type, obj, clean)
             self._modified(object_type, obj, self._now())
             created = False
-        out = self._public(object_type, obj, list(clean), False)
+        out = self._public(object_type, obj, list(clean), ())
         out["new"] = created
         return out
 
@@ -829,7 +852,7 @@ class HubSpotSandbox:
             to_id = str(_dict(_dict(assoc).get("to")).get("id", ""))
             types = _dict(assoc).get("types") or [{}]
             type_id = _dict(types[0]).get("associationTypeId")
-            target = {279: "companies", 1: "companies", 4: "deals"}.get(int(type_id or 0))
+            target = CREATE_ASSOCIATION_TYPES.get(object_type, {}).get(int(type_id or 0))
             if target and to_id.isdigit() and int(to_id) in self._state.objects[target]:
                 self._associate(object_type, oid, target, int(to_id))
 
@@ -976,6 +999,13 @@ class _Handler(BaseHTTPRequestHandler):
 def _blank_none(props: dict[str, str]) -> dict[str, str | None]:
     """HubSpot shows an empty property as null."""
     return {k: (v or None) for k, v in props.items()}
+
+
+def _assoc_param(object_type: str, query: dict[str, list[str]]) -> tuple[str, ...]:
+    """The association types asked for with `associations=a,b` that the object has."""
+    asked = ",".join(query.get("associations", [])).split(",")
+    return tuple(sorted({t.strip() for t in asked
+                         if (object_type, t.strip()) in ASSOCIATION_TYPE_IDS}))
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -1128,6 +1158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Run the HubSpot CRM v3 emulator on loopback.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--count", type=int, default=1000, help="fake contacts to create")
+    parser.add_argument("--deals", type=int, default=0, help="fake deals to create")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--token", default="sandbox-token")
     parser.add_argument("--rate-limit", type=float, default=0.0,
@@ -1143,11 +1174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     faults = Faults(rate_limit=args.rate_limit, server_error=args.server_error,
                     latency=args.latency, seed=args.seed)
     sandbox = HubSpotSandbox(seed=args.seed, count=args.count, port=args.port,
-                             token=args.token, faults=faults)
+                             token=args.token, faults=faults, deals=args.deals)
     with sandbox:
         print(f"HubSpot sandbox listening on {sandbox.base_url}")
         print(f"  {len(sandbox.records('contacts'))} contacts, "
-              f"{len(sandbox.records('companies'))} companies (seed {args.seed})")
+              f"{len(sandbox.records('companies'))} companies, "
+              f"{len(sandbox.records('deals'))} deals (seed {args.seed})")
         print("  connection settings:")
         print(f"    base_url: {sandbox.base_url}")
         print("    token: ${HUBSPOT_TOKEN}")

@@ -37,8 +37,9 @@ from hub.jobs.broker import STEP_RECORDS
 from hub.store import Store, now_iso
 from hub.sync.context import FlowContext
 from hub.sync.deliver import Deliverer, backoff
-from hub.sync.engine import LEASE_TTL, Fence, SyncEngine, holder_dead, holder_id
+from hub.sync.engine import SyncEngine
 from hub.sync.hooks import RunCounts, RunInfo
+from hub.sync.lease import LEASE_TTL, Fence, holder_dead, holder_id
 
 log = logging.getLogger("hub.jobs")
 

@@ -16,7 +16,7 @@ from hub.jobs.actors import Jobs, send_sync
 from hub.jobs.broker import make_broker
 from hub.jobs.scheduler import Scheduler
 from hub.store import Store
-from hub.sync.engine import holder_id
+from hub.sync.lease import holder_id
 
 
 class Embedded:

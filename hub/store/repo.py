@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
-from hub.errors import StoreError
+from hub.errors import StoreError, StoreUnavailable
 from hub.store import tables as t
 from hub.store.db import ensure_ready, make_engine, migrate, redact_url
 
@@ -146,8 +146,13 @@ class Store:
         try:
             yield
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error on {redact_url(self.url)}: "
-                             f"{str(exc).splitlines()[0]}") from None
+            # A failing connection is told apart from a bad statement here, at the boundary:
+            # callers resume after the first and fail on the second.
+            gone = isinstance(exc, OperationalError | InterfaceError) or bool(
+                getattr(exc, "connection_invalidated", False))
+            kind = StoreUnavailable if gone else StoreError
+            raise kind(f"database error on {redact_url(self.url)}: "
+                       f"{str(exc).splitlines()[0]}") from None
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

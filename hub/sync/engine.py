@@ -11,81 +11,31 @@ holds whatever was committed but not yet delivered.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from hub.config.model import Settings
-from hub.errors import HubError, LeaseLost, RateLimited, StoreError, SyncError, TransientError
+from hub.errors import (
+    HubError,
+    LeaseLost,
+    RateLimited,
+    StoreUnavailable,
+    SyncError,
+    TransientError,
+)
 from hub.store import Store, now_iso
+from hub.sync.batch import Batch
 from hub.sync.conflict import Resolver
 from hub.sync.context import ConnectorFactory, FlowContext
 from hub.sync.deliver import Deliverer
 from hub.sync.hooks import Observer, RunCounts, RunInfo
 from hub.sync.ingest import Ingestor
+from hub.sync.lease import LEASE_TTL, Fence, holder_dead, holder_id, process_owner
 from hub.sync.prefetch import Prefetch
-
-# Pages are committed together until this many records or seconds have accumulated: a
-# commit per 100-record page cost more than the rest of the page's store work.
-COMMIT_RECORDS = 1000
-COMMIT_SECONDS = 1.0
-
-
-class _Batch:
-    """One open transaction spanning several pages, committed as a unit with its cursor."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.conn: Connection | None = None
-        self._tx: Any = None
-        self.records = 0
-        self.started = 0.0
-
-    def connection(self) -> Connection:
-        """The batch's connection, beginning a transaction if none is open."""
-        if self.conn is None:
-            self.conn = self.store.engine.connect()
-            self._tx = self.conn.begin()
-            self.records, self.started = 0, time.monotonic()
-        return self.conn
-
-    def full(self) -> bool:
-        """Whether it is time to commit."""
-        return (self.records >= COMMIT_RECORDS
-                or time.monotonic() - self.started >= COMMIT_SECONDS)
-
-    def commit(self) -> None:
-        """Commit and release the connection."""
-        if self.conn is not None:
-            try:
-                self._tx.commit()
-            except SQLAlchemyError as exc:
-                raise StoreError(f"could not commit to the store: "
-                                 f"{str(exc).splitlines()[0]}") from None
-            finally:
-                self._close()
-
-    def rollback(self) -> None:
-        """Undo whatever is open and release the connection."""
-        if self.conn is not None:
-            try:
-                self._tx.rollback()
-            finally:
-                self._close()
-
-    def _close(self) -> None:
-        assert self.conn is not None
-        self.conn.close()
-        self.conn, self._tx = None, None
 
 
 @dataclass(frozen=True)
@@ -110,40 +60,6 @@ class RunReport:
         return 0 if self.status == "succeeded" else 1
 
 
-LEASE_TTL = float(os.environ.get("HUB_LEASE_TTL", "60"))  # seconds; renewed each commit
-
-
-def holder_id() -> str:
-    """host:pid:thread of the caller: who holds a lease."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def holder_dead(holder: str) -> bool:
-    """Whether a lease holder's process is known to be gone (same host, no such pid)."""
-    host, _, rest = holder.partition(":")
-    return _owner_dead(f"{host}:{rest.partition(':')[0]}")
-
-
-class Fence:
-    """A held lease and its fencing token, checked in every transaction that commits."""
-
-    def __init__(self, store: Store, name: str, token: int) -> None:
-        self.store = store
-        self.name = name
-        self.token = token
-
-    def check(self, conn: Connection) -> None:
-        """Renew the lease in `conn`'s transaction; LeaseLost if another took it over."""
-        if not self.store.renew_lease(conn, self.name, self.token, LEASE_TTL):
-            raise LeaseLost(f"{self.name}: another process took this work over (fencing "
-                            f"token {self.token} is stale); stopping without writing")
-
-    def release(self) -> None:
-        """Give the lease up."""
-        with contextlib.suppress(HubError), self.store.begin() as conn:
-            self.store.release_lease(conn, self.name, self.token)
-
-
 class _Budget:
     """How many records one call may read before it hands the run on."""
 
@@ -156,35 +72,6 @@ class _Budget:
 
     def spent(self) -> bool:
         return self.limit is not None and self.used >= self.limit
-
-
-def process_owner() -> str:
-    """host:pid of this process, recorded on the runs it executes."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _database_went_away(exc: StoreError) -> bool:
-    """Whether a store error is the connection failing (worth resuming), not a bad statement.
-
-    hub.store raises StoreError `from None`, which keeps the driver's error as __context__.
-    """
-    cause = exc.__context__
-    return isinstance(cause, OperationalError | InterfaceError) or bool(
-        getattr(cause, "connection_invalidated", False))
-
-
-def _owner_dead(owner: str) -> bool:
-    """Whether the process that owned a run is known to be gone (same host, no such pid)."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class SyncEngine:
@@ -312,13 +199,10 @@ class SyncEngine:
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         except LeaseLost:
             raise  # another process took the run over: the run's row is its to update now
-        except StoreError as exc:
-            if not _database_went_away(exc):
-                status, error = "failed", str(exc)
-            else:
-                # A dropped connection or a failover: the open transaction rolled back with
-                # its cursor, so the run stays open and resumes from its last commit.
-                status, error = "retry", str(exc)
+        except StoreUnavailable as exc:
+            # A dropped connection or a failover: the open transaction rolled back with its
+            # cursor, so the run stays open and resumes from its last commit.
+            status, error = "retry", str(exc)
         except (HubError, OSError) as exc:
             status, error = "failed", str(exc)
         if status not in ("failed", "continuing", "retry"):
@@ -365,7 +249,7 @@ class SyncEngine:
             had_dead = store.has_open_dead_letters(conn, flow.name, source)
         pages = Prefetch(connector.read(ingestor.mapping.object, cursor, incremental=not full,
                                         page_size=flow.page_size))
-        batch = _Batch(store)
+        batch = Batch(store)
         dead: list[dict[str, Any]] = []
         # SQL errors anywhere in the page loop become StoreError (the store's boundary).
         with store.errors():
@@ -439,7 +323,7 @@ class SyncEngine:
                         obs.page_committing(conn, run, changes)
             return True
 
-    def _flush(self, batch: _Batch, run: RunInfo, counts: RunCounts, source: str,
+    def _flush(self, batch: Batch, run: RunInfo, counts: RunCounts, source: str,
                dead: list[dict[str, Any]], progress: Callable[[RunCounts], None] | None,
                fence: Fence | None) -> None:
         """Commit the pages read so far with their cursor (roll back in a dry run)."""

@@ -66,3 +66,19 @@ TestHubSpotCompanies = conformance_suite(
     id_of=lambda r: r["id"], seed_count=7, page_size=3, upserts_by_match=True,
     match_of=lambda r: {"domain": r["properties"]["domain"]},
     archived=lambda r: r["archived"] is True)
+
+
+def new_deal(i: int) -> NativeRecord:
+    return {"properties": {"dealname": f"Deal {i}", "amount": f"{1000 + i}",
+                           "dealstage": "appointmentscheduled", "pipeline": "default"}}
+
+
+def won(record: NativeRecord) -> NativeRecord:
+    return {"properties": {"dealstage": "closedwon"}}
+
+
+# Deals have no unique property: no upsert by match, so no repeated-create test.
+TestHubSpotDeals = conformance_suite(
+    "hubspot", entity="deal", new_record=new_deal, change=won,
+    id_of=lambda r: r["id"], seed_count=7, page_size=3,
+    archived=lambda r: r["archived"] is True)

@@ -18,13 +18,13 @@ from hub.canonical.validate import validate
 from hub.config.model import ConnectionConfig
 from hub.mapping import CompiledMapping, compile_mapping, load_mapping, preview
 
-ENTITIES = {"contact": "contacts", "company": "companies"}
+ENTITIES = {"contact": "contacts", "company": "companies", "deal": "deals"}
 
 
 @pytest.fixture(scope="module")
 def native() -> Iterator[dict[str, list[dict[str, Any]]]]:
     """Records exactly as the connector reads them from a seeded sandbox."""
-    with HubSpotSandbox(seed=9, count=400) as sb:
+    with HubSpotSandbox(seed=9, count=400, deals=80) as sb:
         conn = ConnectionConfig(name="crm", connector="hubspot", base_dir=Path("."),
                                 settings={"base_url": sb.base_url, "token": sb.token})
         with HubSpotConnector(conn) as connector:
@@ -91,6 +91,41 @@ def test_round_trip_is_stable(entity: str, native: dict[str, list[Any]]) -> None
         if "associations" in back:
             again["associations"] = back["associations"]
         assert preview(m, again)[0] == data
+
+
+def test_deal_fields(native: dict[str, list[Any]]) -> None:
+    record = next(r for r in native["deals"]
+                  if len(r.get("associations", {}).get("contacts", {}).get("results", [])) > 1)
+    data, back = preview(mapping("deal"), record)
+    props = record["properties"]
+    assert data["name"] == props["dealname"].strip()
+    assert data["stage"] == props["dealstage"]
+    assert data["currency"] == props["deal_currency_code"]
+    assert data["close_date"] == props["closedate"][:10]
+    assert data["company"] == record["associations"]["companies"]["results"][0]["id"]
+    assert data["contacts"] == [r["id"] for r in
+                                record["associations"]["contacts"]["results"][:3]]
+    assert back["properties"]["dealstage"] == props["dealstage"]
+    assert back["associations"]["contacts"]["results"] == [{"id": i} for i in data["contacts"]]
+    assert "status" not in back  # read only: HubSpot keeps it in dealstage
+
+
+@pytest.mark.parametrize(("stage", "status"), [("closedwon", "won"), ("closedlost", "lost"),
+                                               ("contractsent", "open"),
+                                               ("appointmentscheduled", "open")])
+def test_deal_status_follows_the_stage(stage: str, status: str) -> None:
+    record = {"id": "3", "updatedAt": "2024-01-01T00:00:00.000Z", "archived": False,
+              "properties": {"dealname": "X", "dealstage": stage, "amount": "4999.99"}}
+    data = mapping("deal").inbound(record, None).data
+    assert data["status"] == status and data["stage"] == stage
+    assert data["amount"] == "4999.99"
+    assert not validate("deal", data)
+
+
+def test_deal_amount_is_never_a_float(native: dict[str, list[Any]]) -> None:
+    for record in native["deals"]:
+        amount = mapping("deal").inbound(record, None).data.get("amount")
+        assert amount is None or isinstance(amount, str)
 
 
 def test_archived_maps_to_deleted(native: dict[str, list[Any]]) -> None:

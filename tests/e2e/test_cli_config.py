@@ -152,7 +152,7 @@ def test_check_names_an_unknown_connector_and_the_installed_ones(ws: Workspace) 
     assert bad.code == 2, str(bad)
     assert f"{ws.config}:" in bad.err
     assert ": systems.crm.connection.connector: unknown connector 'salesforce'" in bad.err
-    assert "hubspot, pipedrive, spreadsheet" in bad.err
+    assert "hubspot, jira, pipedrive, quickbooks, spreadsheet" in bad.err
     assert bad.out == ""
     assert not ws.db.exists()
 
@@ -186,7 +186,7 @@ def test_sync_names_the_unknown_connector(ws: Workspace) -> None:
     bad = ws.cli("sync", "f")
     assert bad.code == 2, str(bad)
     assert "systems.crm.connection.connector: unknown connector 'salesforce'" in bad.err
-    assert "hubspot, pipedrive, spreadsheet" in bad.err
+    assert "hubspot, jira, pipedrive, quickbooks, spreadsheet" in bad.err
     assert not ws.db.exists()
 
 
@@ -275,7 +275,7 @@ def test_connectors_lists_both_builtins_with_entities(tmp_path: Path) -> None:
 
     data = json.loads(invoke("connectors", "--json").out)
     by_name = {c["name"]: c for c in data["connectors"]}
-    assert set(by_name["hubspot"]["entities"]) == {"contact", "company"}
+    assert set(by_name["hubspot"]["entities"]) == {"contact", "company", "deal"}
     assert set(by_name["spreadsheet"]["entities"]) == {
         "company", "contact", "deal", "invoice", "payment", "product", "project", "task",
         "message"}

@@ -232,7 +232,7 @@ def test_a_worker_that_lost_its_lease_leaves_the_run_alone(tmp_path: Path,
                                                             ) -> None:
     """A stalled worker whose lease was taken over must not mark the run failed."""
     from hub.errors import LeaseLost
-    from hub.sync.engine import Fence
+    from hub.sync.lease import Fence
     from tests.integration.helpers import Hub
 
     hub = Hub(tmp_path)

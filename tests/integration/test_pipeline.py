@@ -292,7 +292,7 @@ def test_a_run_in_steps_reaches_the_same_result(tmp_path: Path) -> None:
 
 def test_one_flow_runs_once_at_a_time_and_a_stale_holder_is_fenced(tmp_path: Path) -> None:
     from hub.errors import LeaseLost, SyncError
-    from hub.sync.engine import LEASE_TTL, Fence
+    from hub.sync.lease import LEASE_TTL, Fence
 
     hub = Hub(tmp_path)
     write_csv(hub.a / "contacts.csv", [contact(i) for i in range(10)])

@@ -74,7 +74,7 @@ def test_unknown_name_lists_installed_connectors_and_suggests_the_close_one() ->
         registry.get("hubspt")
     message = str(caught.value)
     assert message.startswith("unknown connector 'hubspt'; installed connectors: ")
-    assert "hubspot, pipedrive, spreadsheet, trello, xero" in message
+    assert "hubspot, jira, pipedrive, quickbooks, spreadsheet, trello, xero" in message
     assert message.endswith("(did you mean 'hubspot'?)")
 
 

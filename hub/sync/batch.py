@@ -1,0 +1,63 @@
+"""One transaction spanning several pages of a source, committed with its cursor."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Connection
+
+from hub.store import Store
+
+# Pages are committed together until this many records or seconds have accumulated: a
+# commit per 100-record page cost more than the rest of the page's store work.
+COMMIT_RECORDS = 1000
+COMMIT_SECONDS = 1.0
+
+
+class Batch:
+    """One open transaction spanning several pages, committed as a unit with its cursor."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn: Connection | None = None
+        self._tx: Any = None
+        self.records = 0
+        self.started = 0.0
+
+    def connection(self) -> Connection:
+        """The batch's connection, beginning a transaction if none is open."""
+        if self.conn is None:
+            with self.store.errors():
+                self.conn = self.store.engine.connect()
+                self._tx = self.conn.begin()
+            self.records, self.started = 0, time.monotonic()
+        return self.conn
+
+    def full(self) -> bool:
+        """Whether it is time to commit."""
+        return (self.records >= COMMIT_RECORDS
+                or time.monotonic() - self.started >= COMMIT_SECONDS)
+
+    def commit(self) -> None:
+        """Commit and release the connection."""
+        if self.conn is not None:
+            try:
+                with self.store.errors():
+                    self._tx.commit()
+            finally:
+                self._close()
+
+    def rollback(self) -> None:
+        """Undo whatever is open and release the connection."""
+        if self.conn is not None:
+            try:
+                with self.store.errors():
+                    self._tx.rollback()
+            finally:
+                self._close()
+
+    def _close(self) -> None:
+        assert self.conn is not None
+        self.conn.close()
+        self.conn, self._tx = None, None
