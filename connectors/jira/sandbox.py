@@ -61,6 +61,7 @@ import orjson
 from connectors.jira import fakedata
 from connectors.jira.adf import is_adf_doc
 from connectors.jira.sandbox_jql import JqlError, parse
+from connectors.sandbox_pump import WebhookPump
 
 API = "/rest/api/3"
 BULK_MAX = 50
@@ -209,6 +210,7 @@ class JiraSandbox:
         self._window: deque[float] = deque()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._pump: WebhookPump | None = None
         self._token_epoch = 0
         self._version = 0
         self._search_cache: dict[tuple[str, int], tuple[list[tuple[Any, ...]], list[int]]] = {}
@@ -247,7 +249,8 @@ class JiraSandbox:
         return self
 
     def stop(self) -> None:
-        """Stop listening and close the socket."""
+        """Stop listening and close the socket (and any webhook subscription)."""
+        self.unsubscribe()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -850,6 +853,24 @@ class JiraSandbox:
                         self.webhook_events.remove(original)
         return answers
 
+    def subscribe(self, url: str, *, interval: float = 0.5) -> WebhookPump:
+        """Send pending changes to `url` (send_webhooks) every `interval` s until stopped."""
+        self.unsubscribe()
+
+        def pending() -> bool:
+            with self._lock:
+                return bool(self.webhook_events)
+
+        self._pump = WebhookPump("jira-sandbox-webhooks", pending,
+                                 lambda: self.send_webhooks(url), interval=interval).start()
+        return self._pump
+
+    def unsubscribe(self) -> None:
+        """Stop automatic delivery (changes not delivered yet stay pending)."""
+        if self._pump is not None:
+            self._pump.stop()
+            self._pump = None
+
     # -- faults ------------------------------------------------------------------------------
 
     def fault_for(self) -> tuple[int, bytes, dict[str, str]] | float | None:
@@ -1100,7 +1121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="fraction of requests answered after --slow-seconds")
     parser.add_argument("--slow-seconds", type=float, default=0.5)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per answer")
-    parser.add_argument("--webhook-secret", default="sandbox-webhook-secret")
+    parser.add_argument("--webhook-secret", default="sandbox-webhook-secret",
+                        help="the secret webhook deliveries are signed with")
+    parser.add_argument("--webhook-url", help="POST signed webhook events for changes here "
+                        "(e.g. http://127.0.0.1:8000/webhooks/jira)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     faults = Faults(rate_limit=args.rate_limit, server_error=args.server_error,
                     slow=args.slow, slow_seconds=args.slow_seconds, latency=args.latency,
@@ -1121,6 +1145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("    webhook_secret: ${JIRA_WEBHOOK_SECRET}")
         print(f"  export JIRA_API_TOKEN={sandbox.api_token}   # a sandbox token, not a secret")
         print(f"  export JIRA_WEBHOOK_SECRET={sandbox.webhook_secret}")
+        if args.webhook_url:
+            sandbox.subscribe(args.webhook_url)
+            print(f"  webhooks: changes are sent to {args.webhook_url}, signed with "
+                  "${JIRA_WEBHOOK_SECRET}")
         print("Press Ctrl-C to stop.", flush=True)
         try:
             while True:

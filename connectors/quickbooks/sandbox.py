@@ -64,6 +64,7 @@ from connectors.quickbooks import fakedata
 from connectors.quickbooks.query import QueryError, parse
 from connectors.quickbooks.sandbox_store import ENTITIES, Fault, QboStore, iso, parse_time
 from connectors.quickbooks.webhooks import SIGNATURE_HEADER, signature
+from connectors.sandbox_pump import WebhookPump
 
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"
 API_PREFIX = "/v3/company/"
@@ -128,6 +129,7 @@ class QuickBooksSandbox:
         self.refresh_token = self.issue_refresh_token()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._pump: WebhookPump | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -142,7 +144,8 @@ class QuickBooksSandbox:
         return self
 
     def stop(self) -> None:
-        """Stop listening and close the socket."""
+        """Stop listening and close the socket (and any webhook subscription)."""
+        self.unsubscribe()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -263,6 +266,26 @@ class QuickBooksSandbox:
             with self._lock:
                 del self.store.changes[:len(pending)]
         return response
+
+    def subscribe(self, url: str, *, style: Literal["legacy", "cloudevents"] = "legacy",
+                  interval: float = 0.5) -> WebhookPump:
+        """Send pending changes to `url` (send_webhooks) every `interval` s until stopped."""
+        self.unsubscribe()
+
+        def pending() -> bool:
+            with self._lock:
+                return bool(self.store.changes)
+
+        self._pump = WebhookPump("qbo-sandbox-webhooks", pending,
+                                 lambda: self.send_webhooks(url, style=style),
+                                 interval=interval).start()
+        return self._pump
+
+    def unsubscribe(self) -> None:
+        """Stop automatic delivery (changes not delivered yet stay pending)."""
+        if self._pump is not None:
+            self._pump.stop()
+            self._pump = None
 
     # -- token endpoint ---------------------------------------------------------------------
 
@@ -595,12 +618,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-error", type=float, default=0.0,
                         help="fraction of requests answered 5xx")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per answer")
+    parser.add_argument("--webhook-url", help="POST signed webhook notifications for changes "
+                        "here (e.g. http://127.0.0.1:8000/webhooks/quickbooks)")
+    parser.add_argument("--webhook-style", choices=("legacy", "cloudevents"), default="legacy",
+                        help="the delivery format: eventNotifications or CloudEvents")
+    parser.add_argument("--verifier-token", default="sandbox-verifier-token",
+                        help="the webhook verifier token deliveries are signed with")
     args = parser.parse_args(list(argv) if argv is not None else None)
     faults = Faults(rate_limit=args.rate_limit, server_error=args.server_error,
                     latency=args.latency, seed=args.seed)
     sandbox = QuickBooksSandbox(seed=args.seed, count=args.count, port=args.port,
                                 faults=faults, per_second=args.per_second,
                                 per_minute=args.per_minute)
+    sandbox.verifier_token = args.verifier_token
     with sandbox:
         counts = {e: len(sandbox.store.records[e]) for e in ENTITIES}
         print(f"QuickBooks Online sandbox listening on {sandbox.base_url}")
@@ -620,6 +650,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  export QBO_CLIENT_SECRET={sandbox.client_secret}")
         print(f"  export QBO_REFRESH_TOKEN={sandbox.refresh_token}")
         print(f"  export QBO_WEBHOOK_VERIFIER={sandbox.verifier_token}")
+        if args.webhook_url:
+            sandbox.subscribe(args.webhook_url, style=args.webhook_style)
+            print(f"  webhooks: changes are sent to {args.webhook_url} ({args.webhook_style}), "
+                  "signed with ${QBO_WEBHOOK_VERIFIER} (set webhook_verifier on the "
+                  "connection)")
         print("Press Ctrl-C to stop.", flush=True)
         try:
             while True:

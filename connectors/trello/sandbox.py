@@ -54,6 +54,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import orjson
 
+from connectors.sandbox_pump import WebhookPump
 from connectors.trello import fakedata
 from connectors.trello.fakedata import ObjectIds, iso, short_link, slug
 
@@ -176,6 +177,7 @@ class TrelloSandbox:
         self._key_window: deque[float] = deque()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._pump: WebhookPump | None = None
         self.requests: deque[tuple[str, str]] = deque(maxlen=100_000)  # (method, path?query)
         self.auth_seen: deque[str] = deque(maxlen=10_000)  # "query" or "header" per request
         self.members: dict[str, dict[str, Any]] = {}
@@ -212,7 +214,8 @@ class TrelloSandbox:
         return self
 
     def stop(self) -> None:
-        """Stop listening and close the socket."""
+        """Stop listening and close the socket (and any webhook subscription)."""
+        self.unsubscribe()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -310,6 +313,40 @@ class TrelloSandbox:
             pending = self.actions[self._delivered:]
             self._delivered = len(self.actions)
         return [self.deliver(callback_url, a) for a in pending]
+
+    def subscribe(self, callback_url: str, *, interval: float = 0.5) -> WebhookPump:
+        """Deliver new actions to `callback_url` every `interval` s until stopped.
+
+        Like deliver_pending, but an action counts as delivered only once the receiver
+        answered 2xx (Trello retries failed deliveries).
+        """
+        self.unsubscribe()
+
+        def pending() -> bool:
+            with self._lock:
+                return self._delivered < len(self.actions)
+
+        def send() -> None:
+            while True:
+                with self._lock:
+                    if self._delivered >= len(self.actions):
+                        return
+                    index = self._delivered
+                    action = self.actions[index]
+                if not self.deliver(callback_url, action).is_success:
+                    return  # tried again next tick
+                with self._lock:
+                    self._delivered = max(self._delivered, index + 1)
+
+        self._pump = WebhookPump("trello-sandbox-webhooks", pending, send,
+                                 interval=interval).start()
+        return self._pump
+
+    def unsubscribe(self) -> None:
+        """Stop automatic delivery (actions not delivered yet stay pending)."""
+        if self._pump is not None:
+            self._pump.stop()
+            self._pump = None
 
     # -- request handling ---------------------------------------------------------------------
 
@@ -840,6 +877,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-error", type=float, default=0.0,
                         help="fraction of requests answered 5xx")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per answer")
+    parser.add_argument("--webhook-url", help="POST signed card actions here; it is the "
+                        "callback URL Trello signs (e.g. http://127.0.0.1:8000/webhooks/trello)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     faults = Faults(rate_limit=args.rate_limit, server_error=args.server_error,
                     latency=args.latency, seed=args.seed)
@@ -858,6 +897,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  export TRELLO_API_KEY={sandbox.api_key}   # sandbox values, not real secrets")
         print(f"  export TRELLO_TOKEN={sandbox.token}")
         print(f"  export TRELLO_WEBHOOK_SECRET={sandbox.app_secret}")
+        if args.webhook_url:
+            sandbox.subscribe(args.webhook_url)
+            print(f"  webhooks: card actions are sent to {args.webhook_url}, signed with "
+                  "${TRELLO_WEBHOOK_SECRET} over the body and that callback URL (set "
+                  f"callback_url: {args.webhook_url} if the hub sees another URL)")
         print("Press Ctrl-C to stop.", flush=True)
         try:
             while True:

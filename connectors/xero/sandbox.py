@@ -47,6 +47,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import orjson
 
+from connectors.sandbox_pump import WebhookPump
 from connectors.xero import fakedata
 from connectors.xero.sandbox_store import OBJECTS, NotFound, Refused, XeroStore
 from connectors.xero.webhooks import signature
@@ -105,6 +106,7 @@ class XeroSandbox:
         self.refresh_token = self.issue_refresh_token()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._pump: WebhookPump | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -119,7 +121,8 @@ class XeroSandbox:
         return self
 
     def stop(self) -> None:
-        """Stop listening and close the socket."""
+        """Stop listening and close the socket (and any webhook subscription)."""
+        self.unsubscribe()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -221,6 +224,24 @@ class XeroSandbox:
             with self._lock:
                 del self.store.changes[:len(pending)]
         return response
+
+    def subscribe(self, url: str, *, interval: float = 0.5) -> WebhookPump:
+        """Send pending changes to `url` (send_webhooks) every `interval` s until stopped."""
+        self.unsubscribe()
+
+        def pending() -> bool:
+            with self._lock:
+                return bool(self.store.changes)
+
+        self._pump = WebhookPump("xero-sandbox-webhooks", pending,
+                                 lambda: self.send_webhooks(url), interval=interval).start()
+        return self._pump
+
+    def unsubscribe(self) -> None:
+        """Stop automatic delivery (changes not delivered yet stay pending)."""
+        if self._pump is not None:
+            self._pump.stop()
+            self._pump = None
 
     def intent_to_receive(self, url: str) -> bool:
         """Xero's subscription check: 200 to a well-signed empty delivery, 401 to a mis-signed one."""
@@ -522,11 +543,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-error", type=float, default=0.0,
                         help="fraction of requests answered 5xx")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per answer")
+    parser.add_argument("--webhook-url", help="POST signed webhook events for changes here "
+                        "(e.g. http://127.0.0.1:8000/webhooks/xero)")
+    parser.add_argument("--webhook-key", default="sandbox-webhook-key",
+                        help="the webhook key deliveries are signed with")
     args = parser.parse_args(list(argv) if argv is not None else None)
     faults = Faults(rate_limit=args.rate_limit, server_error=args.server_error,
                     latency=args.latency, seed=args.seed)
     sandbox = XeroSandbox(seed=args.seed, count=args.count, port=args.port, faults=faults,
                           minute_limit=args.minute_limit)
+    sandbox.webhook_key = args.webhook_key
     with sandbox:
         counts = {o: len(sandbox.store.records[o]) for o in OBJECTS}
         print(f"Xero sandbox listening on {sandbox.base_url}")
@@ -546,6 +572,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  export XERO_CLIENT_SECRET={sandbox.client_secret}")
         print(f"  export XERO_REFRESH_TOKEN={sandbox.refresh_token}")
         print(f"  export XERO_WEBHOOK_KEY={sandbox.webhook_key}")
+        if args.webhook_url:
+            sandbox.subscribe(args.webhook_url)
+            print(f"  webhooks: changes are sent to {args.webhook_url}, signed with "
+                  "${XERO_WEBHOOK_KEY} (set webhook_key on the connection)")
         print("Press Ctrl-C to stop.", flush=True)
         try:
             while True:
