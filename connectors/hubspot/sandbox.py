@@ -32,7 +32,6 @@ import bisect
 import gc
 import random
 import re
-import socket
 import threading
 import time
 import uuid
@@ -40,8 +39,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -50,6 +48,7 @@ import orjson
 from connectors.hubspot import fakedata
 from connectors.hubspot.client import PROPERTIES as CONNECTOR_PROPERTIES
 from connectors.hubspot.sandbox_webhooks import WebhookOutbox
+from connectors.sandbox_http import SandboxHandler, SandboxServer
 
 OBJECT_TYPES = ("contacts", "companies", "deals")
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
@@ -198,7 +197,7 @@ class HubSpotSandbox:
         self._ser_cache: dict[tuple[str, tuple[str, ...], tuple[str, ...]],
                               dict[int, bytes]] = {}
         self._search_cache: OrderedDict[tuple[Any, ...], list[int]] = OrderedDict()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
         # The latest requests seen and Retry-After values sent (bounded: the CLI runs for days)
         self.requests: deque[tuple[str, str]] = deque(maxlen=100_000)
@@ -908,42 +907,13 @@ class HubSpotSandbox:
 # -- HTTP plumbing --------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+class _Server(SandboxServer):
     sandbox: HubSpotSandbox
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(SandboxHandler):
+    methods: ClassVar[frozenset[str]] = frozenset({"DELETE", "GET", "PATCH", "POST", "PUT"})
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request log line."""
-
-    def do_GET(self) -> None:
-        """Serve a GET."""
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        """Serve a POST."""
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        """Serve a PATCH."""
-        self._serve("PATCH")
-
-    def do_PUT(self) -> None:
-        """Serve a PUT."""
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        """Serve a DELETE."""
-        self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
         sandbox = self.server.sandbox

@@ -42,7 +42,6 @@ import hmac
 import math
 import random
 import re
-import socket
 import threading
 import time
 import uuid
@@ -50,8 +49,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -61,6 +59,7 @@ import orjson
 from connectors.jira import fakedata
 from connectors.jira.adf import is_adf_doc
 from connectors.jira.sandbox_jql import JqlError, parse
+from connectors.sandbox_http import SandboxHandler, SandboxServer
 from connectors.sandbox_pump import WebhookPump
 
 API = "/rest/api/3"
@@ -208,7 +207,7 @@ class JiraSandbox:
         self._lock = threading.RLock()
         self._fault_rng = random.Random(faults.seed)
         self._window: deque[float] = deque()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
         self._pump: WebhookPump | None = None
         self._token_epoch = 0
@@ -948,38 +947,13 @@ def signed_delivery(event: Mapping[str, Any], secret: str) -> tuple[bytes, dict[
 # -- HTTP plumbing --------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+class _Server(SandboxServer):
     sandbox: JiraSandbox
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(SandboxHandler):
+    methods: ClassVar[frozenset[str]] = frozenset({"DELETE", "GET", "POST", "PUT"})
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request log line."""
-
-    def do_GET(self) -> None:
-        """Serve a GET."""
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        """Serve a POST."""
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        """Serve a PUT."""
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        """Serve a DELETE."""
-        self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
         sandbox = self.server.sandbox

@@ -46,15 +46,13 @@ import base64
 import binascii
 import random
 import re
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -62,6 +60,7 @@ import orjson
 
 from connectors.pipedrive import fakedata
 from connectors.pipedrive.sandbox_webhooks import WebhookOutbox
+from connectors.sandbox_http import SandboxHandler, SandboxServer
 
 OBJECT_TYPES = ("persons", "organizations", "deals")
 SINGULAR = {"persons": "Person", "organizations": "Organization", "deals": "Deal"}
@@ -156,7 +155,7 @@ class PipedriveSandbox:
         self._deleted_at: dict[str, dict[int, int]] = {t: {} for t in OBJECT_TYPES}
         self._indexed_at: dict[int, int] = {}  # person id -> when search sees its change
         self._next_id = {t: 1 for t in OBJECT_TYPES}
-        self._server: ThreadingHTTPServer | None = None
+        self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
         self.requests: deque[tuple[str, str, str]] = deque(maxlen=100_000)  # method, path, query
         self.limited: deque[tuple[str, int]] = deque(maxlen=10_000)  # (why, reset) of 429s
@@ -585,42 +584,13 @@ class PipedriveSandbox:
 # -- HTTP plumbing --------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+class _Server(SandboxServer):
     sandbox: PipedriveSandbox
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(SandboxHandler):
+    methods: ClassVar[frozenset[str]] = frozenset({"DELETE", "GET", "PATCH", "POST", "PUT"})
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request log line."""
-
-    def do_GET(self) -> None:
-        """Serve a GET."""
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        """Serve a POST."""
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        """Serve a PATCH."""
-        self._serve("PATCH")
-
-    def do_PUT(self) -> None:
-        """Serve a PUT (v2 has none: 405 from the router)."""
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        """Serve a DELETE."""
-        self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
         sandbox = self.server.sandbox

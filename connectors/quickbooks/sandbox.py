@@ -45,7 +45,6 @@ import base64
 import random
 import re
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -53,8 +52,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -64,6 +62,7 @@ from connectors.quickbooks import fakedata
 from connectors.quickbooks.query import QueryError, parse
 from connectors.quickbooks.sandbox_store import ENTITIES, Fault, QboStore, iso, parse_time
 from connectors.quickbooks.webhooks import SIGNATURE_HEADER, signature
+from connectors.sandbox_http import SandboxHandler, SandboxServer
 from connectors.sandbox_pump import WebhookPump
 
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"
@@ -127,7 +126,7 @@ class QuickBooksSandbox:
         self.store.load(fakedata.generate(seed, count))
         self.store.recording = True
         self.refresh_token = self.issue_refresh_token()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
         self._pump: WebhookPump | None = None
 
@@ -503,30 +502,13 @@ class QuickBooksSandbox:
 # -- HTTP plumbing --------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+class _Server(SandboxServer):
     sandbox: QuickBooksSandbox
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(SandboxHandler):
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request log line."""
-
-    def do_GET(self) -> None:
-        """Serve a GET."""
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        """Serve a POST."""
-        self._serve("POST")
 
     def _serve(self, method: str) -> None:
         sandbox = self.server.sandbox

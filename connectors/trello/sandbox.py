@@ -40,20 +40,19 @@ import hashlib
 import hmac
 import random
 import re
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
 
+from connectors.sandbox_http import SandboxHandler, SandboxServer
 from connectors.sandbox_pump import WebhookPump
 from connectors.trello import fakedata
 from connectors.trello.fakedata import ObjectIds, iso, short_link, slug
@@ -755,38 +754,13 @@ class TrelloSandbox:
 # -- HTTP plumbing ----------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+class _Server(SandboxServer):
     sandbox: TrelloSandbox
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(SandboxHandler):
+    methods: ClassVar[frozenset[str]] = frozenset({"DELETE", "GET", "POST", "PUT"})
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request log line."""
-
-    def do_GET(self) -> None:
-        """Serve a GET."""
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        """Serve a POST."""
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        """Serve a PUT."""
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        """Serve a DELETE."""
-        self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
         sandbox = self.server.sandbox

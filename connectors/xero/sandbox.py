@@ -31,7 +31,6 @@ import base64
 import random
 import re
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -40,13 +39,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
 
+from connectors.sandbox_http import SandboxHandler, SandboxServer
 from connectors.sandbox_pump import WebhookPump
 from connectors.xero import fakedata
 from connectors.xero.sandbox_store import OBJECTS, NotFound, Refused, XeroStore
@@ -104,7 +103,7 @@ class XeroSandbox:
         self.store.load(fakedata.generate(seed, count))
         self.store.recording = True
         self.refresh_token = self.issue_refresh_token()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
         self._pump: WebhookPump | None = None
 
@@ -425,34 +424,13 @@ class XeroSandbox:
 # -- HTTP plumbing --------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+class _Server(SandboxServer):
     sandbox: XeroSandbox
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(SandboxHandler):
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST", "PUT"})
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request log line."""
-
-    def do_GET(self) -> None:
-        """Serve a GET."""
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        """Serve a POST."""
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        """Serve a PUT."""
-        self._serve("PUT")
 
     def _serve(self, method: str) -> None:
         sandbox = self.server.sandbox
