@@ -10,8 +10,9 @@ loopback, which would make every benchmark measure the sandbox instead of the hu
 from __future__ import annotations
 
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -19,6 +20,7 @@ class SandboxServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128
+    sandbox: Any  # the sandbox whose routes the handler serves
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -65,3 +67,63 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         """Serve a DELETE."""
         self._dispatch("DELETE")
+
+
+class ServedSandbox:
+    """The lifecycle every sandbox shares: serve on 127.0.0.1 in a thread, stop, `with`.
+
+    A subclass sets `_requested_port` (0: any free port) in its constructor, names itself in
+    `label`, builds its server in `_make_server()` and, if it delivers webhooks, stops them
+    in `_before_stop()`.
+    """
+
+    label: ClassVar[str] = "sandbox"
+    _requested_port: int
+    _server: SandboxServer | None = None
+    _thread: threading.Thread | None = None
+
+    def _make_server(self) -> SandboxServer:
+        raise NotImplementedError
+
+    def _before_stop(self) -> None:
+        """Stop what runs beside the server (webhook deliveries); nothing by default."""
+
+    def start(self) -> Self:
+        """Listen on 127.0.0.1 (port 0: any free port) in a background thread."""
+        server = self._make_server()
+        server.sandbox = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name=f"{self.label.lower()}-sandbox",
+            kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and close the socket."""
+        self._before_stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The port the sandbox listens on (after start)."""
+        if self._server is None:
+            raise RuntimeError(f"the {self.label} sandbox is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def origin(self) -> str:
+        """Scheme, host and port of the running sandbox."""
+        return f"http://127.0.0.1:{self.port}"

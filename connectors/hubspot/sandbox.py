@@ -39,7 +39,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -48,7 +48,7 @@ import orjson
 from connectors.hubspot import fakedata
 from connectors.hubspot.client import PROPERTIES as CONNECTOR_PROPERTIES
 from connectors.hubspot.sandbox_webhooks import WebhookOutbox
-from connectors.sandbox_http import SandboxHandler, SandboxServer
+from connectors.sandbox_http import SandboxHandler, SandboxServer, ServedSandbox
 
 OBJECT_TYPES = ("contacts", "companies", "deals")
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
@@ -173,7 +173,7 @@ class _State:
     version: int = 0  # bumped on every change (invalidates search results)
 
 
-class HubSpotSandbox:
+class HubSpotSandbox(ServedSandbox):
     """The emulator: start it, point the connector at `.base_url` with `.token`."""
 
     def __init__(self, seed: int = 1, count: int = 0, port: int = 0,
@@ -221,40 +221,13 @@ class HubSpotSandbox:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> HubSpotSandbox:
-        """Listen on 127.0.0.1 (port 0: any free port) in a background thread."""
-        server = _Server(("127.0.0.1", self._requested_port), _Handler)
-        server.sandbox = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="hubspot-sandbox",
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
+    label = "HubSpot"
 
-    def stop(self) -> None:
-        """Stop listening and close the socket."""
+    def _make_server(self) -> SandboxServer:
+        return _Server(("127.0.0.1", self._requested_port), _Handler)
+
+    def _before_stop(self) -> None:
         self.webhooks.unsubscribe()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The port the sandbox listens on (after start)."""
-        if self._server is None:
-            raise RuntimeError("the HubSpot sandbox is not started")
-        return int(self._server.server_address[1])
 
     @property
     def base_url(self) -> str:

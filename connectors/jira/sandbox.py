@@ -49,7 +49,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -59,7 +59,7 @@ import orjson
 from connectors.jira import fakedata
 from connectors.jira.adf import is_adf_doc
 from connectors.jira.sandbox_jql import JqlError, parse
-from connectors.sandbox_http import SandboxHandler, SandboxServer
+from connectors.sandbox_http import SandboxHandler, SandboxServer, ServedSandbox
 from connectors.sandbox_pump import WebhookPump
 
 API = "/rest/api/3"
@@ -181,7 +181,7 @@ class _Rev:
         return hash(self.v)
 
 
-class JiraSandbox:
+class JiraSandbox(ServedSandbox):
     """The emulator: start it, point the connector at `.base_url` with `.email`/`.api_token`."""
 
     def __init__(self, seed: int = 1, count: int = 0, port: int = 0, *,
@@ -237,40 +237,13 @@ class JiraSandbox:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> JiraSandbox:
-        """Listen on 127.0.0.1 (port 0: any free port) in a background thread."""
-        server = _Server(("127.0.0.1", self._requested_port), _Handler)
-        server.sandbox = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="jira-sandbox",
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
+    label = "Jira"
 
-    def stop(self) -> None:
-        """Stop listening and close the socket (and any webhook subscription)."""
+    def _make_server(self) -> SandboxServer:
+        return _Server(("127.0.0.1", self._requested_port), _Handler)
+
+    def _before_stop(self) -> None:
         self.unsubscribe()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The port the sandbox listens on (after start)."""
-        if self._server is None:
-            raise RuntimeError("the Jira sandbox is not started")
-        return int(self._server.server_address[1])
 
     @property
     def base_url(self) -> str:

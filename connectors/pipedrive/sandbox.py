@@ -52,7 +52,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -60,7 +60,7 @@ import orjson
 
 from connectors.pipedrive import fakedata
 from connectors.pipedrive.sandbox_webhooks import WebhookOutbox
-from connectors.sandbox_http import SandboxHandler, SandboxServer
+from connectors.sandbox_http import SandboxHandler, SandboxServer, ServedSandbox
 
 OBJECT_TYPES = ("persons", "organizations", "deals")
 SINGULAR = {"persons": "Person", "organizations": "Organization", "deals": "Deal"}
@@ -129,7 +129,7 @@ class ApiError(Exception):
                                      "additional_data": None, **extra}
 
 
-class PipedriveSandbox:
+class PipedriveSandbox(ServedSandbox):
     """The emulator: start it, point the connector at `.base_url` with `.api_token`."""
 
     def __init__(self, seed: int = 1, count: int = 0, port: int = 0,
@@ -167,39 +167,10 @@ class PipedriveSandbox:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> PipedriveSandbox:
-        """Listen on 127.0.0.1 (port 0: any free port) in a background thread."""
-        server = _Server(("127.0.0.1", self._requested_port), _Handler)
-        server.sandbox = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="pipedrive-sandbox",
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
+    label = "Pipedrive"
 
-    def stop(self) -> None:
-        """Stop listening and close the socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The port the sandbox listens on (after start)."""
-        if self._server is None:
-            raise RuntimeError("the Pipedrive sandbox is not started")
-        return int(self._server.server_address[1])
+    def _make_server(self) -> SandboxServer:
+        return _Server(("127.0.0.1", self._requested_port), _Handler)
 
     @property
     def base_url(self) -> str:

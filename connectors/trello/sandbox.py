@@ -46,13 +46,13 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
 
-from connectors.sandbox_http import SandboxHandler, SandboxServer
+from connectors.sandbox_http import SandboxHandler, SandboxServer, ServedSandbox
 from connectors.sandbox_pump import WebhookPump
 from connectors.trello import fakedata
 from connectors.trello.fakedata import ObjectIds, iso, short_link, slug
@@ -149,7 +149,7 @@ def _copy(value: Any) -> Any:
     return value
 
 
-class TrelloSandbox:
+class TrelloSandbox(ServedSandbox):
     """The emulator: start it, point the connector at `.base_url` with `.api_key`/`.token`."""
 
     def __init__(self, seed: int = 1, count: int = 0, port: int = 0, *,
@@ -202,40 +202,18 @@ class TrelloSandbox:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> TrelloSandbox:
-        """Listen on 127.0.0.1 (port 0: any free port) in a background thread."""
-        server = _Server(("127.0.0.1", self._requested_port), _Handler)
-        server.sandbox = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="trello-sandbox",
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
+    label = "Trello"
 
-    def stop(self) -> None:
-        """Stop listening and close the socket (and any webhook subscription)."""
+    def _make_server(self) -> SandboxServer:
+        return _Server(("127.0.0.1", self._requested_port), _Handler)
+
+    def _before_stop(self) -> None:
         self.unsubscribe()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
         """The URL to configure as the connection's base_url (Trello's ends in /1)."""
-        if self._server is None:
-            raise RuntimeError("the Trello sandbox is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/1"
+        return self.origin + "/1"
 
     # -- helpers for tests (server-side changes, as a Trello user would make them) ------------
 

@@ -39,13 +39,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
 
-from connectors.sandbox_http import SandboxHandler, SandboxServer
+from connectors.sandbox_http import SandboxHandler, SandboxServer, ServedSandbox
 from connectors.sandbox_pump import WebhookPump
 from connectors.xero import fakedata
 from connectors.xero.sandbox_store import OBJECTS, NotFound, Refused, XeroStore
@@ -70,7 +70,7 @@ class Faults:
     seed: int = 0
 
 
-class XeroSandbox:
+class XeroSandbox(ServedSandbox):
     """The emulator: start it, point a connection at `.base_url` and `.token_url`."""
 
     def __init__(self, seed: int = 1, count: int = 0, port: int = 0,
@@ -109,40 +109,13 @@ class XeroSandbox:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> XeroSandbox:
-        """Listen on 127.0.0.1 (port 0: any free port) in a background thread."""
-        server = _Server(("127.0.0.1", self._requested_port), _Handler)
-        server.sandbox = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="xero-sandbox",
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
+    label = "Xero"
 
-    def stop(self) -> None:
-        """Stop listening and close the socket (and any webhook subscription)."""
+    def _make_server(self) -> SandboxServer:
+        return _Server(("127.0.0.1", self._requested_port), _Handler)
+
+    def _before_stop(self) -> None:
         self.unsubscribe()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def origin(self) -> str:
-        """http://127.0.0.1:<port> (after start)."""
-        if self._server is None:
-            raise RuntimeError("the Xero sandbox is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def base_url(self) -> str:
