@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 from hub.config.model import ConnectionConfig
-from hub.errors import SyncError
+from hub.errors import ConnectorError, SyncError
 
 Cursor = dict[str, Any]
 NativeRecord = dict[str, Any]
@@ -173,6 +173,27 @@ class BaseConnector:
 
     def __init__(self, connection: ConnectionConfig) -> None:
         self.connection = connection
+
+    def required_setting(self, key: str) -> str:
+        """A setting's value (a secret is revealed now, at use); ConnectorError naming the
+        config line and what the setting is for when it is missing."""
+        value = self.connection.setting(key)
+        if not value:
+            where = self.connection.where_of(key)
+            at = f" ({where})" if where else ""
+            what = self.capabilities.settings.get(key, "required")
+            raise ConnectorError(f"connection {self.connection.name}{at}: setting {key!r} is "
+                                 f"missing ({what})")
+        return str(value)
+
+    def number_setting(self, key: str, default: float) -> float:
+        """A numeric setting; ConnectorError naming it when it is not a number."""
+        value = self.connection.setting(key, default)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConnectorError(f"connection {self.connection.name}: setting {key!r} must be "
+                                 f"a number, got {value!r}") from None
 
     def check(self) -> Health:
         """Override with a real call; the default only says the connector loaded."""

@@ -80,7 +80,7 @@ from connectors.quickbooks.client import (
     seconds_of,
 )
 from connectors.quickbooks.query import MAX_RESULTS, build
-from connectors.xero.tokens import DEFAULT_REFRESH_AHEAD, TokenFile
+from connectors.xero.tokens import DEFAULT_REFRESH_AHEAD, TokenFile, token_file_path
 from hub.config.model import ConnectionConfig
 from hub.connector import (
     BaseConnector,
@@ -97,7 +97,6 @@ from hub.connector import (
 )
 from hub.errors import (
     AuthError,
-    ConnectorError,
     HubError,
     PermanentError,
     TransientError,
@@ -176,11 +175,11 @@ class QuickBooksConnector(BaseConnector):
         """The QBO client, built on first use (no I/O in the constructor)."""
         if self._api is None:
             for key in REQUIRED:
-                self._required(key)
+                self.required_setting(key)
             system = f"QuickBooks ({self.connection.name})"
-            timeout = self._number("timeout", 30.0)
+            timeout = self.number_setting("timeout", 30.0)
             base_url = str(self.connection.setting("base_url") or DEFAULT_BASE_URL).rstrip("/")
-            hook = ResponseHook(self._number("rate_limit_wait", RATE_LIMIT_WAIT))
+            hook = ResponseHook(self.number_setting("rate_limit_wait", RATE_LIMIT_WAIT))
             http = make_client(base_url, system=system, retry=self.connection.retry,
                                timeout=timeout, user_agent="liaison-hub/quickbooks",
                                on_response=hook)
@@ -190,13 +189,13 @@ class QuickBooksConnector(BaseConnector):
             auth = QuickBooksAuth(
                 token_http, str(self.connection.setting("token_url") or DEFAULT_TOKEN_URL),
                 TokenFile(self.token_path()),
-                client_id=lambda: self._required("client_id"),
-                client_secret=lambda: self._required("client_secret"),
-                refresh_token=lambda: self._required("refresh_token"),
-                refresh_ahead=self._number("refresh_ahead_seconds", DEFAULT_REFRESH_AHEAD))
-            realm = self._required("realm_id")
-            gate = gate_for(base_url, realm, int(self._number("requests_per_second", 10)),
-                            int(self._number("requests_per_minute", 500)))
+                client_id=lambda: self.required_setting("client_id"),
+                client_secret=lambda: self.required_setting("client_secret"),
+                refresh_token=lambda: self.required_setting("refresh_token"),
+                refresh_ahead=self.number_setting("refresh_ahead_seconds", DEFAULT_REFRESH_AHEAD))
+            realm = self.required_setting("realm_id")
+            gate = gate_for(base_url, realm, int(self.number_setting("requests_per_second", 10)),
+                            int(self.number_setting("requests_per_minute", 500)))
             self._api = QuickBooksClient(
                 http, auth, realm, hook=hook, gate=gate,
                 minor_version=str(self.connection.setting("minor_version")
@@ -205,30 +204,7 @@ class QuickBooksConnector(BaseConnector):
 
     def token_path(self) -> Path:
         """The file holding this connection's rotating tokens."""
-        configured = self.connection.setting("token_file")
-        base = Path(self.connection.base_dir)
-        if configured:
-            path = Path(str(configured))
-            return path if path.is_absolute() else base / path
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.connection.name)
-        return base / ".liaison-tokens" / f"{safe}.json"
-
-    def _required(self, key: str) -> str:
-        value = self.connection.setting(key)  # secrets revealed now, at use
-        if not value:
-            where = self.connection.where_of(key)
-            at = f" ({where})" if where else ""
-            raise ConnectorError(f"connection {self.connection.name}{at}: setting {key!r} is "
-                                 f"missing ({self.capabilities.settings[key]})")
-        return str(value)
-
-    def _number(self, key: str, default: float) -> float:
-        value = self.connection.setting(key, default)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConnectorError(f"connection {self.connection.name}: setting {key!r} must be "
-                                 f"a number, got {value!r}") from None
+        return token_file_path(self.connection)
 
     @staticmethod
     def _check_object(object: str) -> None:
@@ -248,7 +224,7 @@ class QuickBooksConnector(BaseConnector):
 
     def verify_webhook(self, request: WebhookRequest) -> list[WebhookEvent]:
         """Check intuit-signature, then list this company's customer/invoice/payment events."""
-        webhooks.check_signature(request, self._required("webhook_verifier"))
+        webhooks.check_signature(request, self.required_setting("webhook_verifier"))
         return webhooks.parse_events(request.body, self.connection.setting("realm_id"))
 
     def close(self) -> None:
@@ -297,7 +273,7 @@ class QuickBooksConnector(BaseConnector):
 
     def _deleted_since(self, object: str, cdc: int) -> tuple[list[NativeRecord], int]:
         """Tombstones since `cdc`, oldest first, and QBO's time of the first answer."""
-        lookback = self._number("cdc_lookback_days", CDC_LOOKBACK_DAYS) * 86_400
+        lookback = self.number_setting("cdc_lookback_days", CDC_LOOKBACK_DAYS) * 86_400
         oldest = int(time.time() - lookback) + 3600  # an hour's margin for clock skew
         if cdc < oldest:
             log.warning("QuickBooks (%s): the last read of %s deletions was more than %g days "
@@ -305,7 +281,7 @@ class QuickBooksConnector(BaseConnector):
                         "reported (run a full refresh to compare)", self.connection.name,
                         object, lookback / 86_400, time.strftime("%Y-%m-%d", time.gmtime(oldest)))
             cdc = oldest
-        cap = int(self._number("cdc_cap", CDC_CAP))
+        cap = int(self.number_setting("cdc_cap", CDC_CAP))
         found: dict[str, NativeRecord] = {}
         first_time: int | None = None
         since = cdc

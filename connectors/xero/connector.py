@@ -58,6 +58,7 @@ from connectors.xero.tokens import (
     DEFAULT_TOKEN_URL,
     TokenFile,
     XeroAuth,
+    token_file_path,
 )
 from hub.config.model import ConnectionConfig
 from hub.connector import (
@@ -75,7 +76,6 @@ from hub.connector import (
 )
 from hub.errors import (
     AuthError,
-    ConnectorError,
     HubError,
     PermanentError,
     TransientError,
@@ -136,7 +136,7 @@ class XeroConnector(BaseConnector):
         """The Xero client, built on first use (no I/O in the constructor)."""
         if self._api is None:
             for key in REQUIRED:
-                self._required(key)
+                self.required_setting(key)
             system = f"Xero ({self.connection.name})"
             timeout = float(self.connection.setting("timeout", 30.0))
             base_url = str(self.connection.setting("base_url") or DEFAULT_BASE_URL).rstrip("/")
@@ -149,39 +149,16 @@ class XeroConnector(BaseConnector):
             auth = XeroAuth(
                 token_http, str(self.connection.setting("token_url") or DEFAULT_TOKEN_URL),
                 TokenFile(self.token_path()),
-                client_id=lambda: self._required("client_id"),
-                client_secret=lambda: self._required("client_secret"),
+                client_id=lambda: self.required_setting("client_id"),
+                client_secret=lambda: self.required_setting("client_secret"),
                 refresh_token=lambda: self.connection.setting("refresh_token") or None,
-                refresh_ahead=self._number("refresh_ahead_seconds", DEFAULT_REFRESH_AHEAD))
-            self._api = XeroClient(http, auth, self._required("tenant_id"))
+                refresh_ahead=self.number_setting("refresh_ahead_seconds", DEFAULT_REFRESH_AHEAD))
+            self._api = XeroClient(http, auth, self.required_setting("tenant_id"))
         return self._api
 
     def token_path(self) -> Path:
         """The file holding this connection's rotating tokens."""
-        configured = self.connection.setting("token_file")
-        base = Path(self.connection.base_dir)
-        if configured:
-            path = Path(str(configured))
-            return path if path.is_absolute() else base / path
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.connection.name)
-        return base / ".liaison-tokens" / f"{safe}.json"
-
-    def _required(self, key: str) -> str:
-        value = self.connection.setting(key)  # secrets revealed now, at use
-        if not value:
-            where = self.connection.where_of(key)
-            at = f" ({where})" if where else ""
-            raise ConnectorError(f"connection {self.connection.name}{at}: setting {key!r} is "
-                                 f"missing ({self.capabilities.settings[key]})")
-        return str(value)
-
-    def _number(self, key: str, default: float) -> float:
-        value = self.connection.setting(key, default)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConnectorError(f"connection {self.connection.name}: setting {key!r} must be "
-                                 f"a number, got {value!r}") from None
+        return token_file_path(self.connection)
 
     @staticmethod
     def _check_object(object: str) -> None:
@@ -201,7 +178,7 @@ class XeroConnector(BaseConnector):
 
     def verify_webhook(self, request: WebhookRequest) -> list[WebhookEvent]:
         """Check x-xero-signature, then list the contact/invoice events of this tenant."""
-        webhooks.check_signature(request, self._required("webhook_key"))
+        webhooks.check_signature(request, self.required_setting("webhook_key"))
         return webhooks.parse_events(request.body, self.connection.setting("tenant_id"))
 
     def close(self) -> None:

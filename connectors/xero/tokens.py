@@ -40,6 +40,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from hub.config.model import ConnectionConfig
 from hub.errors import AuthError, PermanentError
 from hub.http import HttpClient
 
@@ -220,3 +221,15 @@ class XeroAuth:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def token_file_path(connection: ConnectionConfig) -> Path:
+    """Where a connection keeps its rotating tokens: the `token_file` setting (relative to
+    the config's folder), else `.liaison-tokens/<system>.json` beside the config."""
+    configured = connection.setting("token_file")
+    base = Path(connection.base_dir)
+    if configured:
+        path = Path(str(configured))
+        return path if path.is_absolute() else base / path
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in connection.name)
+    return base / ".liaison-tokens" / f"{safe}.json"
