@@ -12,6 +12,7 @@ from hub.canonical.match import (
     UnknownMatchKeyError,
     match_values,
     normalise_domain,
+    normalise_match_value,
 )
 from hub.canonical.paths import check_path, field_schema, parse_path
 from hub.canonical.schemas import (
@@ -43,6 +44,7 @@ __all__ = [
     "get_validator",
     "match_values",
     "normalise_domain",
+    "normalise_match_value",
     "parse_path",
     "record_schema",
     "validate",

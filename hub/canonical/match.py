@@ -130,3 +130,14 @@ def match_values(
         if found is not None:
             out[name] = found
     return out
+
+
+def normalise_match_value(entity: str, name: str, value: Any) -> str | None:
+    """`value` normalised as match key `name` of `entity` stores it ("Ana@X.com " ->
+    "ana@x.com"); None when it is empty or not a scalar. The key must exist."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    text = value if isinstance(value, str) else str(value)
+    for normaliser in MATCH_KEYS[entity][name].normalisers:
+        text = NORMALISERS[normaliser](text)
+    return text or None

@@ -13,7 +13,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from hub.mapping.engine import CompiledMapping, Inbound, compile_mapping
+from hub.mapping.engine import (
+    CompiledMapping,
+    Inbound,
+    compile_mapping,
+    reference_namespace,
+    split_namespace,
+)
 from hub.mapping.loader import find_default, load_mapping, parse_mapping
 from hub.mapping.paths import MISSING
 from hub.mapping.spec import FieldSpec, MappingSpec
@@ -29,6 +35,8 @@ __all__ = [
     "load_mapping",
     "parse_mapping",
     "preview",
+    "reference_namespace",
+    "split_namespace",
 ]
 
 

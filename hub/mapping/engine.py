@@ -35,6 +35,23 @@ OutStep = Callable[[Any, dict[str, Any], Refs], None]
 RefCollector = Callable[[Any, list[tuple[str, str]]], None]
 
 _NO_REFS: Refs = MappingProxyType({})
+_BY = "#"  # separates entity and match key in a reference's namespace: "contact#email"
+
+
+def reference_namespace(entity: str, by: str | None) -> str:
+    """The key under which a reference's ids are resolved: the entity, or entity#match key.
+
+    A plain reference ("contact") pairs a native id with a canonical id through the links
+    of the system being synced. A reference `by` a match key ("contact#email") names the
+    record by that key's value instead: a mailbox knows people only by address.
+    """
+    return f"{entity}{_BY}{by}" if by else entity
+
+
+def split_namespace(namespace: str) -> tuple[str, str | None]:
+    """"contact#email" -> ("contact", "email"); "company" -> ("company", None)."""
+    entity, _, by = namespace.partition(_BY)
+    return entity, by or None
 
 
 class _Failed(Exception):
@@ -200,14 +217,15 @@ class CompiledMapping:
         return self.inbound(record, refs).data
 
     def native_refs(self, native: Any) -> list[tuple[str, str]]:
-        """(entity, native id) of every reference in a native record, for batch resolution."""
+        """(namespace, native id) of every reference in a native record, for batch
+        resolution; the namespace is the entity, or entity#match key (`split_namespace`)."""
         out: list[tuple[str, str]] = []
         for collect in self._native_refs:
             collect(native, out)
         return out
 
     def canonical_refs(self, data: Any) -> list[tuple[str, str]]:
-        """(entity, canonical id) of every reference the outbound side will write."""
+        """(namespace, canonical id) of every reference the outbound side will write."""
         out: list[tuple[str, str]] = []
         for collect in self._canonical_refs:
             collect(data, out)
@@ -284,6 +302,19 @@ class _Compiler:
                                  f"{', '.join(self.entities)}")
         return False
 
+    def match_key_known(self, origin: Origin, entity: str, name: str) -> bool:
+        from hub.canonical import MATCH_KEYS
+
+        known = list(MATCH_KEYS.get(entity, {}))
+        if name in known:
+            return True
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        names = ", ".join(known) or "(none: it can only be referenced by id)"
+        self.report(origin, ("by",), f"{entity} has no match key '{name}'{hint}; its match "
+                                     f"keys: {names}")
+        return False
+
     def canonical_path(self, f: FieldSpec, shown: str) -> bool:
         if not self.entity_ok:
             return False
@@ -322,7 +353,12 @@ class _Compiler:
                                            "(direction: in): there is no native path to write")
             return None
         if f.reference is not None:
-            self.entity_known(o, ("reference",), f.reference, "reference entity")
+            if self.entity_known(o, ("reference",), f.reference, "reference entity") \
+                    and f.by is not None:
+                self.match_key_known(o, f.reference, f.by)
+        elif f.by is not None:
+            self.report(o, ("by",), "names a match key of a referenced record, but the "
+                                    "field has no reference: add reference: <entity>")
         when = self.condition(o, ("when",), f.when) if f.when is not None else None
         t_in = self.chain(o, "in", f.transforms_in)
         t_out = self.chain(o, "out", f.transforms_out) if f.transforms_out is not None else []
@@ -366,8 +402,9 @@ class _Compiler:
         nrefs = crefs = None
         if f.reference is not None:
             in_fn = tf.compile_chain(t_in)
-            nrefs = _native_ref_collector(f.reference, nget, in_fn)
-            crefs = _canonical_ref_collector(f.reference, cget)
+            ns = reference_namespace(f.reference, f.by)
+            nrefs = _native_ref_collector(ns, nget, in_fn)
+            crefs = _canonical_ref_collector(ns, cget)
         return _Field(f.canonical, in_step, out_step, nrefs if in_step else None,
                       crefs if out_step else None,
                       (label,) if f.sensitive else ())
@@ -493,7 +530,7 @@ def _in_step(f: FieldSpec, canon: str, npath: str, get: Getter, set_: Setter,
     chain = tf.compile_chain(transforms)
     required, has_default, default = f.required, f.has_default, f.default
     fills = has_default or any(t.fills_missing for t in transforms)
-    ref = f.reference
+    ref = reference_namespace(f.reference, f.by) if f.reference else None
     test = when.test if when is not None else None
     # A null below the top level (phones[type=mobile].number) would only create an empty
     # element to hold it; the top-level field, which a merge replaces whole, says enough.
@@ -536,7 +573,7 @@ def _in_step(f: FieldSpec, canon: str, npath: str, get: Getter, set_: Setter,
 
 def _out_step(f: FieldSpec, canon: str, npath: str, get: Getter, set_: Setter,
               chain: tf.Fn | None) -> OutStep:
-    ref = f.reference
+    ref = reference_namespace(f.reference, f.by) if f.reference else None
     if chain is None and ref is None:
         def plain(data: Any, native: dict[str, Any], refs: Refs) -> None:
             v = get(data)

@@ -30,7 +30,7 @@ _CONDITION = {
     "x-expected": "a condition object, like {path: archived, equals: true}",
 }
 
-FIELD_KEYS = ("path", "value", "template", "each", "fields", "in", "out", "reference",
+FIELD_KEYS = ("path", "value", "template", "each", "fields", "in", "out", "reference", "by",
               "direction", "required", "default", "when", "sensitive")
 
 _FIELD_OBJECT: dict[str, Any] = {
@@ -45,6 +45,8 @@ _FIELD_OBJECT: dict[str, Any] = {
         "in": _TRANSFORMS,
         "out": _TRANSFORMS,
         "reference": {"type": "string", "minLength": 1, "x-expected": "an entity name"},
+        "by": {"type": "string", "minLength": 1,
+               "x-expected": "a match key of the referenced entity, like email"},
         "direction": {"enum": list(DIRECTIONS)},
         "required": {"type": "boolean", "x-expected": "true or false"},
         "default": {},
@@ -138,6 +140,7 @@ class FieldSpec:
     transforms_in: tuple[Any, ...] = ()
     transforms_out: tuple[Any, ...] | None = None
     reference: str | None = None
+    by: str | None = None  # the system names the referenced record by this match key
     direction: str | None = None  # None: the default for the kind of field
     required: bool = False
     default: Any = None
@@ -191,6 +194,7 @@ def field_from_raw(canonical: str, raw: Any, origin: Origin) -> FieldSpec:
         transforms_in=tuple(raw.get("in") or ()),
         transforms_out=tuple(raw["out"]) if raw.get("out") is not None else None,
         reference=raw.get("reference"),
+        by=raw.get("by"),
         direction=raw.get("direction"),
         required=bool(raw.get("required", False)),
         default=raw.get("default"),

@@ -300,6 +300,14 @@ class Store:
                 out[(row[0], row[1])] = row[2]
         return out
 
+    def match_values_of(self, conn: Connection, entity: str, name: str,
+                        canonical_ids: Iterable[str]) -> dict[str, str]:
+        """canonical id -> its value of match key `name` (records without one left out)."""
+        sql = (f"SELECT canonical_id, value FROM match_keys WHERE entity = {self._mark} AND "
+               f"name = {self._mark} AND canonical_id IN ({{marks}})")
+        return {row[0]: row[1] for row in self._select_in(
+            conn, sql, (entity, name), list(dict.fromkeys(canonical_ids)))}
+
     def replace_match_keys(self, conn: Connection, entity: str,
                            keys: Mapping[str, Mapping[str, str]],
                            new: frozenset[str] | set[str] = frozenset()) -> None:

@@ -23,7 +23,7 @@ import orjson
 from hub.canonical import fingerprint
 from hub.connector import WriteOp, WriteResult
 from hub.errors import HubError, RateLimited, TransientError
-from hub.mapping import CompiledMapping
+from hub.mapping import CompiledMapping, split_namespace
 from hub.store import Store, now_iso
 from hub.sync.context import FlowContext
 from hub.sync.hooks import Change, Observer, RunCounts, RunInfo
@@ -83,9 +83,14 @@ class Deliverer:
                 for rec in recs.values():
                     for ent, cid in mapping.canonical_refs(rec.data):
                         wanted.setdefault(ent, set()).add(cid)
-                for ent, cids in wanted.items():
+                for ns, cids in wanted.items():
+                    ent, by = split_namespace(ns)
+                    if by is not None:  # the target names the record by a match key
+                        for cid, value in store.match_values_of(conn, ent, by, cids).items():
+                            refs[(ns, cid)] = value
+                        continue
                     for cid, ref in store.links_by_canonical(conn, target, ent, cids).items():
-                        refs[(ent, cid)] = ref.external_id
+                        refs[(ns, cid)] = ref.external_id
         refs_back = {(ent, nid): cid for (ent, cid), nid in refs.items()}
         self._refs_back = refs_back
         for row in rows:

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from hub.canonical import SCHEMA_VERSION, fingerprint, validate
+from hub.canonical import SCHEMA_VERSION, fingerprint, normalise_match_value, validate
 from hub.errors import HubError, RecordMappingError
-from hub.mapping import CompiledMapping, Inbound
+from hub.mapping import CompiledMapping, Inbound, split_namespace
 from hub.store import RecordRow, Store, now_iso
 from hub.sync.conflict import Resolver
 from hub.sync.context import FlowContext
@@ -98,35 +98,74 @@ class Ingestor:
 
     def _resolve_refs(self, conn: Connection, natives: Sequence[dict[str, Any]],
                       out: PageResult) -> dict[tuple[str, str], str]:
-        """Canonical ids for the native ids this page refers to; stubs for unknown ones."""
+        """Canonical ids for the records this page refers to; stubs for unknown ones.
+
+        A stub is an empty placeholder record that the referenced record fills when it
+        arrives: by its link (a native id of this system) or by its match key (a
+        reference `by: email` makes a stub owning that address, so the contact that later
+        comes from the CRM with the same address is recognised as the same person).
+        """
         wanted: dict[str, set[str]] = {}
         for native in natives:
             try:
-                for ent, nid in self.mapping.native_refs(native):
-                    wanted.setdefault(ent, set()).add(nid)
+                for ns, nid in self.mapping.native_refs(native):
+                    wanted.setdefault(ns, set()).add(nid)
             except HubError:
                 continue  # the record's own mapping will fail and dead-letter it with words
         refs: dict[tuple[str, str], str] = {}
-        now = now_iso()
-        for ent, ids in wanted.items():
-            found = self.store.links_by_external(conn, self.source, ent, ids)
-            stubs, stub_links = [], []
-            for nid in ids:
-                link = found.get(nid)
-                if link is not None:
-                    refs[(ent, nid)] = link.canonical_id
-                    continue
-                cid = new_id()
-                refs[(ent, nid)] = cid
-                stubs.append({"id": cid, "entity": ent, "schema_version": SCHEMA_VERSION,
-                              "data": "{}", "sources": "{}", "fingerprint": "", "stub": True,
-                              "deleted": False, "created_at": now, "updated_at": now})
-                stub_links.append({"system": self.source, "entity": ent, "external_id": nid,
-                                   "canonical_id": cid, "fingerprint": "", "updated_at": now})
-            self.store.insert_stubs(conn, stubs)
-            if stub_links:
-                self.store.upsert_links(conn, stub_links)
+        for ns, ids in wanted.items():
+            ent, by = split_namespace(ns)
+            if by is None:
+                self._refs_by_link(conn, ent, ids, refs)
+            else:
+                self._refs_by_key(conn, ns, ent, by, ids, refs)
         return refs
+
+    def _stub(self, ent: str, cid: str, now: str) -> dict[str, Any]:
+        return {"id": cid, "entity": ent, "schema_version": SCHEMA_VERSION, "data": "{}",
+                "sources": "{}", "fingerprint": "", "stub": True, "deleted": False,
+                "created_at": now, "updated_at": now}
+
+    def _refs_by_link(self, conn: Connection, ent: str, ids: set[str],
+                      refs: dict[tuple[str, str], str]) -> None:
+        now = now_iso()
+        found = self.store.links_by_external(conn, self.source, ent, ids)
+        stubs, stub_links = [], []
+        for nid in ids:
+            link = found.get(nid)
+            if link is not None:
+                refs[(ent, nid)] = link.canonical_id
+                continue
+            cid = new_id()
+            refs[(ent, nid)] = cid
+            stubs.append(self._stub(ent, cid, now))
+            stub_links.append({"system": self.source, "entity": ent, "external_id": nid,
+                               "canonical_id": cid, "fingerprint": "", "updated_at": now})
+        self.store.insert_stubs(conn, stubs)
+        if stub_links:
+            self.store.upsert_links(conn, stub_links)
+
+    def _refs_by_key(self, conn: Connection, ns: str, ent: str, by: str, ids: set[str],
+                     refs: dict[tuple[str, str], str]) -> None:
+        normal = {nid: normalise_match_value(ent, by, nid) for nid in ids}
+        values = {v for v in normal.values() if v is not None}
+        owners = self.store.match_lookup(conn, ent, ((by, v) for v in values))
+        now = now_iso()
+        stubs: list[dict[str, Any]] = []
+        created: dict[str, str] = {}  # value -> new stub id (two spellings, one stub)
+        for nid, value in normal.items():
+            if value is None:
+                continue  # an empty address refers to nobody: the reference stays unset
+            cid = owners.get((by, value)) or created.get(value)
+            if cid is None:
+                cid = created[value] = new_id()
+                stubs.append(self._stub(ent, cid, now))
+            refs[(ns, nid)] = cid
+        self.store.insert_stubs(conn, stubs)
+        if created:
+            self.store.replace_match_keys(
+                conn, ent, {cid: {by: value} for value, cid in created.items()},
+                new=set(created.values()))
 
     # -- the page ------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ INVALID = [
       "connector, entity, object, id, updated_at, deleted, skip_when, only_when, match, "
       "constants, fields"),
       ("{f}:8: fields.title.pth: unknown key 'pth' (did you mean 'path'?); expected one of: "
-      "path, value, template, each, fields, in, out, reference, direction, required, default, "
+      "path, value, template, each, fields, in, out, reference, by, direction, required, default, "
       "when, sensitive"),
       ("{f}:9: fields.owner: expected a native path, a field object ({{path: ..., in: [...]}}) "
       "or null, got the number 5"),
