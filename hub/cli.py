@@ -91,9 +91,11 @@ class Ctx:
 
     def engine(self) -> Any:
         from hub.audit import AuditObserver
+        from hub.metrics.observer import MetricsObserver
         from hub.sync.engine import SyncEngine
 
-        return SyncEngine(self.settings, self.store, observers=[AuditObserver(self.store)])
+        return SyncEngine(self.settings, self.store, observers=[
+            AuditObserver(self.store), MetricsObserver(self.settings, self.store)])
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -298,11 +300,10 @@ def sync(ctx: Ctx, flow: str, full: bool, dry_run: bool, as_json: bool) -> None:
 @pass_ctx
 def runs(ctx: Ctx, flow: str | None, limit: int, as_json: bool) -> None:
     """Recent runs with their counts."""
-    with _errors(), ctx.store.connect() as conn:
-        rows = ctx.store.list_runs(conn, flow, limit)
-    data = [dict(r._mapping) for r in rows]
-    for d in data:
-        d["skip_reasons"] = json.loads(d["skip_reasons"] or "{}")
+    from hub.insights.listings import run_rows
+
+    with _errors():
+        data = run_rows(ctx.store, flow, limit)
     if as_json:
         _emit_json(data)
         return
@@ -329,10 +330,10 @@ def dlq() -> None:
 @pass_ctx
 def dlq_list(ctx: Ctx, show_all: bool, flow: str | None, as_json: bool) -> None:
     """List dead letters (open ones unless --all)."""
-    with _errors(), ctx.store.connect() as conn:
-        rows = ctx.store.list_dead_letters(conn, status=None if show_all else "open",
-                                           flow=flow, limit=1000)
-    data = [{k: v for k, v in r._mapping.items() if k != "payload"} for r in rows]
+    from hub.insights.listings import dead_letter_rows
+
+    with _errors():
+        data = dead_letter_rows(ctx.store, status=None if show_all else "open", flow=flow)
     if as_json:
         _emit_json(data)
         return
@@ -350,12 +351,12 @@ def dlq_list(ctx: Ctx, show_all: bool, flow: str | None, as_json: bool) -> None:
 @pass_ctx
 def dlq_show(ctx: Ctx, dead_letter: int, as_json: bool) -> None:
     """Show one dead letter: the record as it was read or written, and why it failed."""
-    with _errors(), ctx.store.connect() as conn:
-        row = ctx.store.get_dead_letter(conn, dead_letter)
-    if row is None:
+    from hub.insights.listings import dead_letter_detail
+
+    with _errors():
+        data = dead_letter_detail(ctx.store, dead_letter)
+    if data is None:
         _fail(f"there is no dead letter {dead_letter} (see `hub dlq list`)")
-    data = dict(row._mapping)
-    data["payload"] = json.loads(data["payload"])
     if as_json:
         _emit_json(data)
         return
@@ -418,12 +419,11 @@ def audit(click_ctx: click.Context, record: str | None, system: str | None, flow
     ctx: Ctx = click_ctx.obj
     if since is not None:
         since = _parse_since(since)
-    with _errors(), ctx.store.connect() as conn:
-        rows = ctx.store.query_audit(conn, record=record, system=system, flow=flow,
-                                     since=since, limit=limit)
-    data = [dict(r._mapping) for r in rows]
-    for d in data:
-        d["diff"] = json.loads(d["diff"])
+    from hub.insights.listings import audit_rows
+
+    with _errors():
+        data = audit_rows(ctx.store, record=record, system=system, flow=flow, since=since,
+                          limit=limit)
     if as_json:
         _emit_json(data)
         return
@@ -441,16 +441,12 @@ def audit(click_ctx: click.Context, record: str | None, system: str | None, flow
 
 def _parse_since(text: str) -> str:
     """A --since value as the store's timestamp form; exit 2 when it is not a time."""
-    from datetime import UTC, datetime
+    from hub.insights.listings import parse_time
 
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        _fail(f"--since {text!r} is not a date or time; use e.g. 2026-11-01 or "
-              "2026-11-01T08:00:00Z (UTC)", EXIT_CONFIG)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return parse_time(text)
+    except ValueError as exc:
+        _fail(f"--since {exc}", EXIT_CONFIG)
 
 
 @audit.command("verify")
@@ -517,13 +513,25 @@ def map_preview(mapping: str, input_file: Path, as_json: bool) -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
               default=Path("liaison-demo"), show_default=True,
               help="Where to write the demo's config, store and spreadsheets.")
-@click.option("--count", default=200, show_default=True, help="Contacts in the CRM sandbox.")
-def demo(directory: Path, count: int) -> None:
-    """Start a HubSpot sandbox, sync it into spreadsheets, and print what happened."""
+@click.option("--count", default=200, show_default=True, type=click.IntRange(1, 100_000),
+              help="Contacts in the CRM sandbox.")
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Serve the dashboard after the syncs, until Ctrl-C (--no-serve: stop "
+                   "after the syncs, for scripts).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="The dashboard's port on 127.0.0.1 (0: any free port).")
+def demo(directory: Path, count: int, serve: bool, port: int) -> None:
+    """Start sandboxes of HubSpot, Xero, Trello and Jira, sync them, serve the dashboard.
+
+    Writes a config with systems of every category (some still islands), syncs twice with
+    a few changes in between (one flow fails on purpose, to show what a failure looks
+    like), prints what happened, then serves the dashboard with a login made up for the
+    session until Ctrl-C.
+    """
     from hub.demo import run_demo
 
     with _errors():
-        code = run_demo(directory, count, echo=click.echo)
+        code = run_demo(directory, count, echo=click.echo, serve=serve, port=port)
     sys.exit(code)
 
 
@@ -558,10 +566,17 @@ def sandbox(vendor: str, port: int, seed: int, count: int, extra: tuple[str, ...
 @click.option("--public-url", metavar="URL",
               help="The address vendors call the hub at when it sits behind a proxy, e.g. "
                    "https://hub.example.com (webhook signatures cover the URL).")
+@click.option("--no-auth", is_flag=True,
+              help="Serve the dashboard without login (only allowed on 127.0.0.1).")
 @pass_ctx
-def serve(ctx: Ctx, host: str, port: int, public_url: str | None) -> None:
-    """Receive webhooks and run the flows they concern, until Ctrl-C."""
+def serve(ctx: Ctx, host: str, port: int, public_url: str | None, no_auth: bool) -> None:
+    """Serve the dashboard, its API, webhooks, /metrics and /healthz, until Ctrl-C.
+
+    The dashboard needs HUB_DASHBOARD_TOKEN (or HUB_DASHBOARD_USER and
+    HUB_DASHBOARD_PASSWORD) in the environment, unless --no-auth on 127.0.0.1.
+    """
     import logging
+    import os
 
     import uvicorn
 
@@ -572,9 +587,21 @@ def serve(ctx: Ctx, host: str, port: int, public_url: str | None) -> None:
     if public_url and not public_url.startswith(("http://", "https://")):
         _fail(f"--public-url {public_url!r} must start with http:// or https://", EXIT_CONFIG)
     from hub.jobs.broker import is_shared
+    from hub.web.auth import AuthConfig
+    from hub.web.dashboard import Dashboard, run_now_trigger
+
+    try:
+        auth = AuthConfig.from_env(os.environ, no_auth=no_auth, host=host)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_CONFIG)
 
     with _errors():
         settings, store = ctx.settings, ctx.store
+        # Before any metric exists: /metrics adds up this process's and the workers' files.
+        from hub.metrics.multiproc import enable as share_metrics
+
+        share_metrics(settings.file)
+        send = None
         if is_shared(settings.broker_url):
             # Production mode: a webhook becomes a job for the workers; nothing runs here.
             from hub.jobs.actors import Jobs
@@ -586,22 +613,30 @@ def serve(ctx: Ctx, host: str, port: int, public_url: str | None) -> None:
                 return jobs.sync_flow.send(flow, "webhook", False, None)
 
             trigger = FlowTrigger(settings, store, run_flow=enqueue)
+            send = jobs.sync_flow.send
         else:
             trigger = FlowTrigger(settings, store)
-        app = make_app(settings, store, trigger, public_url=public_url)
+        runs = run_now_trigger(settings, store, send)
+        dashboard = Dashboard(settings, store, auth, run_now=runs.enqueue,
+                              public_url=public_url)
+        app = make_app(settings, store, trigger, public_url=public_url, dashboard=dashboard)
     base = (public_url or f"http://{host}:{port}").rstrip("/")
     systems = webhook_systems(settings)
     for system in systems:
         click.echo(f"{system}: POST {base}/webhooks/{system}")
     if not systems:
-        click.echo("No connected system takes webhooks; serving only /healthz.")
+        click.echo("No connected system takes webhooks.")
+    click.echo(f"Dashboard: {base}/ (API: {base}/api/v1/openapi.json)"
+               + ("" if auth.enabled else " -- no login (--no-auth)"))
     click.echo(f"Health check: GET {base}/healthz")
+    click.echo(f"Prometheus metrics: GET {base}/metrics")
     # Refused deliveries and webhook-triggered runs are what an operator watches here.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     try:
         uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         trigger.close()
+        runs.close()
 
 
 # -- production mode ---------------------------------------------------------------------
@@ -610,8 +645,15 @@ def serve(ctx: Ctx, host: str, port: int, public_url: str | None) -> None:
 @main.command()
 @click.option("--processes", default=2, show_default=True, help="Worker processes.")
 @click.option("--threads", default=4, show_default=True, help="Threads per process.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=0,
+              envvar="HUB_WORKER_METRICS_PORT", show_default=True,
+              help="Also serve this host's worker metrics on this port (0: off; where "
+                   "`hub serve` does not share $PROMETHEUS_MULTIPROC_DIR with the workers).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              envvar="HUB_WORKER_METRICS_HOST", help="Address of that metrics endpoint.")
 @pass_ctx
-def worker(ctx: Ctx, processes: int, threads: int) -> None:
+def worker(ctx: Ctx, processes: int, threads: int, metrics_port: int,
+           metrics_host: str) -> None:
     """Take sync jobs from the shared broker (the config's `broker: redis://...`).
 
     Stops gracefully on SIGTERM: jobs in hand finish or go back to the queue.
@@ -619,6 +661,7 @@ def worker(ctx: Ctx, processes: int, threads: int) -> None:
     import os
 
     from hub.jobs.broker import is_shared
+    from hub.metrics import exporter, multiproc
 
     with _errors():
         settings = ctx.settings
@@ -626,9 +669,15 @@ def worker(ctx: Ctx, processes: int, threads: int) -> None:
         _fail("hub worker needs a shared broker: set `broker: redis://127.0.0.1:6379/0` in "
               f"{settings.file}; with the in-process default, `hub run` does everything in "
               "one process", EXIT_CONFIG)
+    # The worker processes inherit the metrics folder (`hub serve` on this machine adds
+    # their files up), chosen before any of them counts anything.
+    multiproc.enable(settings.file)
     env = dict(os.environ, HUB_CONFIG=str(settings.file.resolve()))
     argv = [sys.executable, "-m", "dramatiq", "hub.jobs.worker", "--processes",
             str(processes), "--threads", str(threads), "--queues", "flows", "deliveries"]
+    if metrics_port:
+        env[exporter.ADDRESS_ENV] = f"{metrics_host}:{metrics_port}"
+        argv += ["--fork-function", "hub.metrics.exporter:serve"]
     os.execve(sys.executable, argv, env)
 
 

@@ -24,12 +24,17 @@ worker thread ever sleeps through a backoff. The switch is read at each request,
 built before it was set obeys it too.
 
 Messages name the system, method, path and the vendor's own message; never a header or token.
+
+Observers (hub.metrics) learn what each attempt showed through `add_call_listener`: the
+requests left in the vendor's rate-limit windows (X-RateLimit-Remaining, HubSpot's, Xero's,
+Trello's... headers) and the cause of a transient failure. Connectors know nothing of it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import logging
 import os
 import random
 import time
@@ -62,6 +67,71 @@ Sleep = Callable[[float], None]
 
 VENDOR_MESSAGE_MAX = 300  # characters of a vendor's error text kept in our messages
 _REDACTED = "***"
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What one attempt of a vendor call showed, for observers such as metrics."""
+
+    system: str  # the client's system label, e.g. "HubSpot (crm)"
+    quota: Mapping[str, int]  # rate-limit header (lower case) -> requests left in its window
+    failure: str | None = None  # transient failure: timeout|rate_limit|server_error|connection
+
+
+CallListener = Callable[[CallOutcome], None]
+# Replaced, never mutated, so that a thread iterating it is not disturbed by another adding.
+_LISTENERS: tuple[CallListener, ...] = ()
+
+
+def add_call_listener(listener: CallListener) -> None:
+    """Have `listener` told the outcome of every attempt made by every client (any thread)."""
+    global _LISTENERS
+    if listener not in _LISTENERS:
+        _LISTENERS = (*_LISTENERS, listener)
+
+
+def remove_call_listener(listener: CallListener) -> None:
+    """Stop telling `listener`."""
+    global _LISTENERS
+    _LISTENERS = tuple(x for x in _LISTENERS if x is not listener)
+
+
+def quota_headers(headers: Mapping[str, str]) -> dict[str, int]:
+    """The rate-limit "remaining" counts a response carries, by lower-case header name.
+
+    Vendors name them differently (X-RateLimit-Remaining, X-HubSpot-RateLimit-Daily-Remaining,
+    X-MinLimit-Remaining, x-rate-limit-api-token-remaining, x-daily-requests-left...): any
+    header naming a limit and ending in -remaining or -left counts.
+    """
+    out: dict[str, int] = {}
+    for name, value in headers.items():
+        low = name.lower()
+        if "limit" not in low and "requests" not in low:
+            continue
+        if not low.endswith(("-remaining", "-left")):
+            continue
+        try:
+            out[low] = int(float(value))
+        except ValueError:
+            continue
+    return out
+
+
+def _failure_cause(status: int, headers: Mapping[str, str]) -> str | None:
+    if status == 429 or (status == 503 and "retry-after" in headers):
+        return "rate_limit"
+    if status >= 500:
+        return "server_error"
+    return None
+
+
+def _tell(system: str, quota: Mapping[str, int], failure: str | None) -> None:
+    outcome = CallOutcome(system, quota, failure)
+    for listener in _LISTENERS:
+        try:
+            listener(outcome)
+        except Exception:  # an observer must never fail a vendor call
+            logging.getLogger("hub.http").exception("a call listener failed")
 
 
 def inline_retries() -> bool:
@@ -262,6 +332,8 @@ class HttpClient:
             response = self._client.request(method, url, params=params, headers=merged,
                                             content=content)
         except httpx.TimeoutException as exc:
+            if _LISTENERS:
+                _tell(self.system, {}, "timeout")
             raise TransientError(f"{self._where(method, url)}: timed out "
                                  f"({type(exc).__name__})") from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -270,12 +342,19 @@ class HttpClient:
         except httpx.TooManyRedirects:
             raise PermanentError(f"{self._where(method, url)}: too many redirects") from None
         except httpx.TransportError as exc:
+            if _LISTENERS:
+                _tell(self.system, {}, "connection")
             reason = self._scrub(str(exc), auth) or type(exc).__name__
             raise TransientError(f"{self._where(method, url)}: connection failed: "
                                  f"{reason}") from None
         except httpx.HTTPError as exc:
+            if _LISTENERS:
+                _tell(self.system, {}, "connection")
             raise TransientError(f"{self._where(method, url)}: "
                                  f"{type(exc).__name__}") from None
+        if _LISTENERS:
+            _tell(self.system, quota_headers(response.headers),
+                  _failure_cause(response.status_code, response.headers))
         if self._on_response is not None:
             self._on_response(response)
         if response.status_code >= 400:

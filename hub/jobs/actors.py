@@ -34,11 +34,12 @@ from hub.config.model import RetryPolicy, Settings
 from hub.errors import ConfigError, HubError, LeaseLost, SyncError
 from hub.http import no_inline_retries
 from hub.jobs.broker import STEP_RECORDS
+from hub.metrics.observer import MetricsObserver
 from hub.store import Store, now_iso
 from hub.sync.context import FlowContext
 from hub.sync.deliver import Deliverer, backoff
 from hub.sync.engine import SyncEngine
-from hub.sync.hooks import RunCounts, RunInfo
+from hub.sync.hooks import Observer, RunCounts, RunInfo
 from hub.sync.lease import LEASE_TTL, Fence, holder_dead, holder_id
 
 log = logging.getLogger("hub.jobs")
@@ -55,6 +56,7 @@ class Jobs:
         self.settings = settings
         self.store = store
         self.broker = broker
+        self.observers: list[Observer] = [AuditObserver(store), MetricsObserver(settings, store)]
         # A bad config will not fix itself: no retries for it.
         opts: dict[str, Any] = {"broker": broker, "throws": (ConfigError,)}
         self.sync_flow = dramatiq.actor(actor_name="sync_flow", queue_name="flows",
@@ -65,7 +67,7 @@ class Jobs:
 
     def engine(self) -> SyncEngine:
         """An engine with the audit trail on; delivery is left to deliver_flow jobs."""
-        return SyncEngine(self.settings, self.store, observers=[AuditObserver(self.store)],
+        return SyncEngine(self.settings, self.store, observers=self.observers,
                           deliver_inline=False)
 
     # -- actors ------------------------------------------------------------------------
@@ -110,7 +112,7 @@ class Jobs:
             try:
                 run = RunInfo(0, flow, cfg.entity, "deliver")
                 Deliverer(ctx, self.store, run, RunCounts(), target,
-                          [AuditObserver(self.store)], fence=fence).deliver()
+                          self.observers, fence=fence).deliver()
             finally:
                 ctx.close()
         finally:

@@ -1,5 +1,15 @@
 """The store: canonical records, links, cursors, runs, dead letters, outbox and audit chain."""
 
-from hub.store.repo import AuditInput, LinkRow, RecordRow, Store, VerifyResult, now_iso
+from hub.store.repo import (
+    AuditInput,
+    LinkRow,
+    RecordRow,
+    Store,
+    VerifyResult,
+    decode_sources,
+    encode_sources,
+    now_iso,
+)
 
-__all__ = ["AuditInput", "LinkRow", "RecordRow", "Store", "VerifyResult", "now_iso"]
+__all__ = ["AuditInput", "LinkRow", "RecordRow", "Store", "VerifyResult", "decode_sources",
+           "encode_sources", "now_iso"]

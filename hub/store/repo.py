@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
@@ -45,6 +45,46 @@ def dumps(value: Any) -> str:
 def loads(text: str | None) -> Any:
     """Parse JSON text written by `dumps`."""
     return orjson.loads(text) if text else None
+
+
+def encode_sources(sources: Mapping[str, Sequence[Any]]) -> str:
+    """Per-field provenance as stored: fields grouped by their shared provenance.
+
+    `{"a": P, "b": P, "c": Q}` is stored as `[[["a", "b"], *P], [["c"], *Q]]`. A record
+    read from one system has one provenance for all its fields, so this is a fraction of
+    the size of the field-by-field form (records are the largest table the hot path
+    writes). Fields are grouped by the provenance *object* (the merge shares one list
+    among the fields it sets), which costs no hashing; equal but separate lists are
+    simply stored in separate groups.
+    """
+    if not sources:
+        return "[]"
+    if len(set(map(id, sources.values()))) == 1:  # the usual case, without a Python loop
+        return orjson.dumps([[list(sources), *next(iter(sources.values()))]]).decode()
+    groups: dict[int, list[Any]] = {}
+    for name, prov in sources.items():
+        group = groups.get(id(prov))
+        if group is None:
+            groups[id(prov)] = [[name], *prov]
+        else:
+            group[0].append(name)
+    return orjson.dumps(list(groups.values())).decode()
+
+
+def decode_sources(text: str | None) -> dict[str, list[Any]]:
+    """The {field: provenance} of `encode_sources` text (or of the older field-by-field
+    JSON object, which databases written before the grouped form still hold)."""
+    if not text:
+        return {}
+    raw = orjson.loads(text)
+    if isinstance(raw, dict):
+        return raw
+    out: dict[str, list[Any]] = {}
+    for group in raw:
+        prov = group[1:]
+        for name in group[0]:
+            out[name] = prov
+    return out
 
 
 def _chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
@@ -213,7 +253,7 @@ class Store:
         sql = ("SELECT id, entity, data, sources, fingerprint, stub, deleted, created_at, "
                "updated_at FROM records WHERE id IN ({marks})")
         for row in self._select_in(conn, sql, (), list(dict.fromkeys(ids))):
-            out[row[0]] = RecordRow(row[0], row[1], orjson.loads(row[2]), orjson.loads(row[3]),
+            out[row[0]] = RecordRow(row[0], row[1], orjson.loads(row[2]), decode_sources(row[3]),
                                     row[4], bool(row[5]), bool(row[6]), row[7], row[8])
         return out
 
@@ -233,6 +273,13 @@ class Store:
         if entity:
             q = q.where(t.records.c.entity == entity)
         return int(conn.execute(q).scalar_one())
+
+    def live_records_by_entity(self, conn: Connection) -> dict[str, int]:
+        """How many live canonical records (neither stubs nor deleted) each entity has."""
+        c = t.records.c
+        q = (select(c.entity, func.count()).where(c.stub.is_(False), c.deleted.is_(False))
+             .group_by(c.entity))
+        return {str(row[0]): int(row[1]) for row in conn.execute(q)}
 
     # -- links -------------------------------------------------------------------------
 
@@ -555,6 +602,29 @@ class Store:
              .group_by(c.flow))
         return {row[0]: row[1] for row in conn.execute(q)}
 
+    def run_status_counts(self, conn: Connection, flow: str, since: str) -> dict[str, int]:
+        """How many of a flow's runs started at or after `since` are in each status."""
+        c = t.runs.c  # ix_runs_flow_started answers this without reading other flows' runs
+        q = (select(c.status, func.count()).where(c.flow == flow, c.started_at >= since)
+             .group_by(c.status))
+        return {str(row[0]): int(row[1]) for row in conn.execute(q)}
+
+    def flow_run_times(self, conn: Connection, flow: str) -> tuple[str | None, str | None,
+                                                                   str | None]:
+        """(status and finish time of the flow's newest finished run, finish time of its
+        newest run that went through: succeeded or partial), for metrics and health."""
+        c = t.runs.c  # newest first along ix_runs_flow_started: a few rows read, not all
+        newest = conn.execute(
+            select(c.status, c.finished_at).where(c.flow == flow, c.finished_at.is_not(None))
+            .order_by(c.started_at.desc()).limit(1)).first()
+        through = conn.execute(
+            select(c.finished_at).where(c.flow == flow,
+                                        c.status.in_(("succeeded", "partial")))
+            .order_by(c.started_at.desc()).limit(1)).scalar()
+        if newest is None:
+            return None, None, through
+        return str(newest[0]), str(newest[1]), through
+
     # -- dead letters ------------------------------------------------------------------
 
     def add_dead_letters(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -613,7 +683,8 @@ class Store:
                 c.canonical_id.in_(chunk)).values(status="resolved", resolved_at=now))
 
     def list_dead_letters(self, conn: Connection, *, status: str | None = "open",
-                          flow: str | None = None, limit: int = 100) -> list[Any]:
+                          flow: str | None = None, entity: str | None = None,
+                          limit: int = 100) -> list[Any]:
         """Dead letters, newest first."""
         c = t.dead_letters.c
         q = select(t.dead_letters).order_by(c.id.desc()).limit(limit)
@@ -621,6 +692,8 @@ class Store:
             q = q.where(c.status == status)
         if flow:
             q = q.where(c.flow == flow)
+        if entity:
+            q = q.where(c.entity == entity)
         return list(conn.execute(q))
 
     def get_dead_letter(self, conn: Connection, dl_id: int) -> Any | None:
@@ -632,11 +705,29 @@ class Store:
         conn.execute(update(t.dead_letters).where(t.dead_letters.c.id == dl_id)
                      .values(status=status, resolved_at=now_iso()))
 
+    def dead_letter_summary(self, conn: Connection, since: str) -> list[Any]:
+        """Open dead letters per (flow, system, entity, stage): `total`, and `new` = how
+        many first failed at or after `since`."""
+        c = t.dead_letters.c
+        new = func.sum(case((c.first_failed_at >= since, 1), else_=0))
+        q = (select(c.flow, c.system, c.entity, c.stage, func.count().label("total"),
+                    new.label("new"))
+             .where(c.status == "open").group_by(c.flow, c.system, c.entity, c.stage))
+        return list(conn.execute(q))
+
     def count_dead_letters(self, conn: Connection, status: str = "open") -> int:
         """How many dead letters are in a status."""
         q = select(func.count()).select_from(t.dead_letters).where(
             t.dead_letters.c.status == status)
         return int(conn.execute(q).scalar_one())
+
+    def open_dead_letter_counts(self, conn: Connection) -> list[tuple[str, str, str, str, int]]:
+        """(flow, system, entity, stage, how many) of the open dead letters."""
+        c = t.dead_letters.c
+        q = (select(c.flow, c.system, c.entity, c.stage, func.count())
+             .where(c.status == "open").group_by(c.flow, c.system, c.entity, c.stage))
+        return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]))
+                for r in conn.execute(q)]
 
     # -- audit -------------------------------------------------------------------------
 
@@ -672,8 +763,9 @@ class Store:
 
     def query_audit(self, conn: Connection, *, record: str | None = None,
                     system: str | None = None, flow: str | None = None,
-                    since: str | None = None, limit: int = 200) -> list[Any]:
-        """Audit events matching the filters, newest first."""
+                    since: str | None = None, until: str | None = None,
+                    limit: int = 200) -> list[Any]:
+        """Audit events matching the filters (`since` <= at < `until`), newest first."""
         c = t.audit_events.c
         conds = []
         if record:
@@ -689,10 +781,19 @@ class Store:
             conds.append(c.flow == flow)
         if since:
             conds.append(c.at >= since)
+        if until:
+            conds.append(c.at < until)
         q = select(t.audit_events).order_by(c.seq.desc()).limit(limit)
         if conds:
             q = q.where(and_(*conds))
         return list(conn.execute(q))
+
+    def audit_count_since(self, conn: Connection, system: str, since: str) -> int:
+        """How many audit events concern `system` at or after `since` (ix_audit_system_at)."""
+        c = t.audit_events.c
+        q = select(func.count()).select_from(t.audit_events).where(c.system == system,
+                                                                    c.at >= since)
+        return int(conn.execute(q).scalar_one())
 
     def verify_audit(self, progress: Callable[[int], None] | None = None) -> VerifyResult:
         """Recompute the chain; report the first event that was changed, removed or moved."""

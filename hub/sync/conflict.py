@@ -83,6 +83,9 @@ class Resolver:
                           {k: [None, v] for k, v in fresh.items()})
         new_data = dict(data)
         new_sources = dict(sources)
+        # One provenance list shared by every field this merge sets: the store groups
+        # fields by it (hub.store.encode_sources). Nothing mutates provenance in place.
+        taken = [system, updated_at, self.run_id]
         diff: dict[str, list[Any]] = {}
         conflicts: list[str] = []
         for name in owned:
@@ -100,6 +103,6 @@ class Resolver:
                 new_data.pop(name, None)
             else:
                 new_data[name] = new
-            new_sources[name] = [system, updated_at, self.run_id]
+            new_sources[name] = taken
             diff[name] = [old, new]
         return Merged(new_data, new_sources, diff, tuple(conflicts))

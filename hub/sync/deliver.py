@@ -26,7 +26,7 @@ from hub.errors import HubError, RateLimited, TransientError
 from hub.mapping import CompiledMapping, split_namespace
 from hub.store import Store, now_iso
 from hub.sync.context import FlowContext
-from hub.sync.hooks import Change, Observer, RunCounts, RunInfo
+from hub.sync.hooks import OUT_COLUMNS, Change, Observer, RunCounts, RunInfo, Tally
 
 
 @dataclass
@@ -147,6 +147,7 @@ class Deliverer:
         store, counts = self.store, self.counts
         after = 0
         batch = max(100, self.ctx.flow.page_size)
+        tally = Tally(counts, OUT_COLUMNS)
         while True:
             t0 = time.perf_counter()
             with store.connect() as conn:
@@ -165,6 +166,10 @@ class Deliverer:
             counts.add_time("deliver.write", t2 - t1)
             self._commit(planned, results, done)
             counts.add_time("deliver.commit", time.perf_counter() - t2)
+            gained = tally.take()
+            if gained:
+                for obs in self.observers:
+                    obs.records_committed(self.run, self.target, "out", gained)
 
     def _commit(self, planned: Sequence[_Planned], results: Sequence[WriteResult],
                 done: list[int]) -> None:

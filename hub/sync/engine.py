@@ -32,7 +32,7 @@ from hub.sync.batch import Batch
 from hub.sync.conflict import Resolver
 from hub.sync.context import ConnectorFactory, FlowContext
 from hub.sync.deliver import Deliverer
-from hub.sync.hooks import Observer, RunCounts, RunInfo
+from hub.sync.hooks import IN_COLUMNS, Observer, RunCounts, RunInfo, Tally
 from hub.sync.ingest import Ingestor
 from hub.sync.lease import LEASE_TTL, Fence, holder_dead, holder_id, process_owner
 from hub.sync.prefetch import Prefetch
@@ -250,6 +250,7 @@ class SyncEngine:
         pages = Prefetch(connector.read(ingestor.mapping.object, cursor, incremental=not full,
                                         page_size=flow.page_size))
         batch = Batch(store)
+        tally = Tally(counts, IN_COLUMNS)
         dead: list[dict[str, Any]] = []
         # SQL errors anywhere in the page loop become StoreError (the store's boundary).
         with store.errors():
@@ -286,7 +287,7 @@ class SyncEngine:
                     batch.records += len(page.records)
                     budget.spend(len(page.records))
                     if batch.full() or budget.spent():
-                        self._flush(batch, run, counts, source, dead, progress, fence)
+                        self._flush(batch, run, counts, source, dead, progress, fence, tally)
                         if deliver_each_page and not run.dry_run:
                             self._deliver_all(ctx, run, counts, fence)
                     counts.add_time("store", time.perf_counter() - t2)
@@ -299,7 +300,7 @@ class SyncEngine:
                         except StopIteration:
                             break
                         return False
-                self._flush(batch, run, counts, source, dead, progress, fence)
+                self._flush(batch, run, counts, source, dead, progress, fence, tally)
             finally:
                 pages.close()
                 batch.rollback()  # anything not flushed (an error above) is undone
@@ -325,7 +326,7 @@ class SyncEngine:
 
     def _flush(self, batch: Batch, run: RunInfo, counts: RunCounts, source: str,
                dead: list[dict[str, Any]], progress: Callable[[RunCounts], None] | None,
-               fence: Fence | None) -> None:
+               fence: Fence | None, tally: Tally) -> None:
         """Commit the pages read so far with their cursor (roll back in a dry run)."""
         if batch.conn is None:
             return
@@ -342,6 +343,10 @@ class SyncEngine:
                                   skip_reasons=orjson.dumps(counts.skip_reasons).decode(),
                                   **counts.as_row())
             batch.commit()
+            gained = tally.take()
+            if gained:
+                for obs in self.observers:
+                    obs.records_committed(run, source, "in", gained)
         for d in dead:
             for obs in self.observers:
                 obs.dead_lettered(run, source, d["stage"], d["error"])

@@ -64,6 +64,28 @@ class RunCounts:
         return counts
 
 
+IN_COLUMNS = ("read", "created", "updated", "unchanged", "skipped", "dead_lettered", "deleted")
+OUT_COLUMNS = ("written", "write_unchanged", "write_failed")
+
+
+class Tally:
+    """What some of a run's counters gained since the last `take` (for observers that count
+    per commit: a resumed run's counters start from its earlier steps, not from zero)."""
+
+    def __init__(self, counts: RunCounts, columns: Sequence[str]) -> None:
+        self.counts = counts
+        self.columns = tuple(columns)
+        self._seen = [getattr(counts, c) for c in self.columns]
+
+    def take(self) -> dict[str, int]:
+        """The non-zero gains since the last call."""
+        now = [getattr(self.counts, c) for c in self.columns]
+        gained = {c: n - s for c, n, s in zip(self.columns, now, self._seen, strict=True)
+                  if n != s}
+        self._seen = now
+        return gained
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """Which run the hooks are about."""
@@ -100,6 +122,12 @@ class Observer:
 
     def dead_lettered(self, run: RunInfo, system: str, stage: str, error: str) -> None:
         """A record was dead-lettered."""
+
+    def records_committed(self, run: RunInfo, system: str, direction: str,
+                          tally: Mapping[str, int]) -> None:
+        """Records read from `system` (direction "in") or delivered to it ("out") were
+        committed; `tally` holds what the run's counters (RunCounts columns) gained since
+        the last call for that direction. Not called in a dry run (nothing is committed)."""
 
     def run_finished(self, run: RunInfo, counts: RunCounts, status: str) -> None:
         """A run ended with `status` (succeeded, partial or failed)."""

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from hub.canonical import SCHEMA_VERSION, fingerprint, normalise_match_value, validate
 from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound, split_namespace
-from hub.store import RecordRow, Store, now_iso
+from hub.store import RecordRow, Store, encode_sources, now_iso
 from hub.sync.conflict import Resolver
 from hub.sync.context import FlowContext
 from hub.sync.hooks import Change, RunCounts, RunInfo
@@ -352,7 +352,7 @@ class Ingestor:
              deleted: bool, now: str, cid: str | None = None) -> dict[str, Any]:
         return {"id": old.id if old is not None else cid, "entity": self.entity,
                 "schema_version": SCHEMA_VERSION, "data": orjson.dumps(data).decode(),
-                "sources": orjson.dumps(sources).decode(), "fingerprint": fingerprint(data),
+                "sources": encode_sources(sources), "fingerprint": fingerprint(data),
                 "stub": False, "deleted": deleted,
                 "created_at": old.created_at if old is not None and not old.stub else now,
                 "updated_at": now}

@@ -2,6 +2,10 @@
 
     POST /webhooks/{system}   a vendor's signed delivery (see hub.web.webhooks)
     GET  /healthz             {"status": "ok", "store": "ok"}; 503 when the store is down
+    GET  /metrics             Prometheus exposition (see hub.web.metrics, hub.metrics)
+    /, /api/v1/...            the dashboard and its JSON API, when given (hub.web.dashboard)
+
+Every response carries the security headers of hub.web.security.
 """
 
 from __future__ import annotations
@@ -18,17 +22,21 @@ from starlette.routing import Route
 from hub.config.model import Settings
 from hub.errors import HubError
 from hub.store import Store
+from hub.web.dashboard import Dashboard
+from hub.web.metrics import metrics_route
+from hub.web.security import SecurityHeaders
 from hub.web.webhooks import OnEvents, WebhookReceiver
 
 
 def make_app(settings: Settings, store: Store, on_events: OnEvents, *,
-             public_url: str | None = None) -> Starlette:
+             public_url: str | None = None, dashboard: Dashboard | None = None) -> Starlette:
     """The ASGI app for `settings`.
 
     `on_events(system, events)` receives each delivery's new events (replays removed); it is
     called while the event ids are being recorded, so it must be quick (put work on a queue)
     and raise if it could not take them: the vendor is then told to retry. `public_url` is
     the base URL vendors call when the hub sits behind a proxy (signatures cover the URL).
+    `dashboard` adds the dashboard's pages and API (each behind its own login).
     """
     receiver = WebhookReceiver(settings, store, on_events, public_url=public_url)
 
@@ -56,6 +64,9 @@ def make_app(settings: Settings, store: Store, on_events: OnEvents, *,
         Route("/webhooks/{system}", receiver.endpoint, methods=["POST"]),
         Route("/webhooks/{system}", handshake, methods=["HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
+        metrics_route(settings, store),
+        *(dashboard.routes() if dashboard is not None else []),
     ], lifespan=lifespan)
+    app.add_middleware(SecurityHeaders)
     app.state.receiver = receiver
     return app

@@ -20,6 +20,7 @@ from hub.audit import AuditObserver
 from hub.config.model import Settings
 from hub.connector import WebhookEvent
 from hub.errors import HubError
+from hub.metrics.observer import MetricsObserver
 from hub.store import Store
 from hub.sync.engine import SyncEngine
 
@@ -109,7 +110,8 @@ class FlowTrigger:
     # -- the worker -------------------------------------------------------------------------
 
     def _run(self, flow: str) -> object:
-        engine = SyncEngine(self.settings, self.store, observers=[AuditObserver(self.store)])
+        engine = SyncEngine(self.settings, self.store, observers=[
+            AuditObserver(self.store), MetricsObserver(self.settings, self.store)])
         report = engine.run(flow, trigger="webhook")
         log.info("webhook run of %s: %s (run %s)", flow, report.status, report.run_id)
         return report

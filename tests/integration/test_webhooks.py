@@ -493,7 +493,9 @@ def test_hub_serve_prints_the_webhook_urls_serves_and_stops_on_ctrl_c(
     proc = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "-c", str(tmp_path / "hub.yaml"), "serve",
          "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        # The dashboard `hub serve` also serves refuses to start without a credential.
+        env={**os.environ, "PYTHONUNBUFFERED": "1",
+             "HUB_DASHBOARD_TOKEN": "webhook-test-dashboard-token"})
     try:
         base = f"http://127.0.0.1:{port}"
         assert _wait_for(lambda: _answers(f"{base}/healthz"), STARTUP * 3), \

@@ -1,0 +1,1 @@
+"""CalDAV connector: tasks (VTODO) in a calendar."""
