@@ -393,6 +393,21 @@ class Store:
         """Forget where a flow had got to (the next run reads everything)."""
         conn.execute(delete(t.cursors).where(t.cursors.c.flow == flow))
 
+    def records_missing_in(self, conn: Connection, entity: str, sources: Sequence[str],
+                           target: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(id, data) of live records that a source system holds and `target` has no link
+        to and is not already owed: what a new flow or a new target still has to receive."""
+        r, lk, ob = t.records.c, t.links.c, t.outbox.c
+        src = select(lk.canonical_id).where(lk.entity == entity, lk.system.in_(sources))
+        there = select(lk.canonical_id).where(lk.entity == entity, lk.system == target)
+        owed = select(ob.canonical_id).where(ob.system == target)
+        q = (select(r.id, r.data).where(r.entity == entity, r.stub.is_(False),
+                                        r.deleted.is_(False), r.id.in_(src),
+                                        r.id.not_in(there), r.id.not_in(owed))
+             .order_by(r.id))
+        for row in conn.execute(q):
+            yield row[0], loads(row[1])
+
     # -- outbox ------------------------------------------------------------------------
 
     def outbox_add(self, conn: Connection, flow: str, system: str,

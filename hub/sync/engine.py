@@ -28,6 +28,7 @@ from hub.errors import (
     TransientError,
 )
 from hub.store import Store, now_iso
+from hub.sync.backfill import needs_backfill, owe_missing
 from hub.sync.batch import Batch
 from hub.sync.conflict import Resolver
 from hub.sync.context import ConnectorFactory, FlowContext
@@ -176,6 +177,8 @@ class SyncEngine:
         retry_after: float | None = None
         budget = _Budget(max_records)
         try:
+            if not run.dry_run and not resumed and legs_done == 0:
+                self._backfill(ctx, run, notes, fence)
             deliver_each_page = flow.direction == "one-way" and self.deliver_inline
             for index, (source, _targets) in enumerate(ctx.legs):
                 if index < legs_done:
@@ -229,6 +232,19 @@ class SyncEngine:
                 obs.run_finished(run, counts, status)
         return RunReport(run.run_id or None, flow.name, status, counts, error, resumed,
                          tuple(notes), time.perf_counter() - started, retry_after)
+
+    def _backfill(self, ctx: FlowContext, run: RunInfo, notes: list[str],
+                  fence: Fence | None) -> None:
+        """Owe the targets what the sources already hold (a new flow, a full refresh)."""
+        store = self.store
+        with store.begin() as conn:
+            if fence is not None:
+                fence.check(conn)
+            if needs_backfill(store, conn, ctx, run.mode == "full"):
+                owed = owe_missing(store, conn, ctx, run.run_id)
+                if owed:
+                    notes.append(f"{owed} record(s) already in Liaison from this flow's "
+                                 "sources were owed to its targets")
 
     def _read_source(self, ctx: FlowContext, run: RunInfo, counts: RunCounts,
                      resolver: Resolver, source: str, resumed: bool, deliver_each_page: bool,
