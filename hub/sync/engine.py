@@ -37,6 +37,7 @@ from hub.sync.hooks import IN_COLUMNS, Observer, RunCounts, RunInfo, Tally
 from hub.sync.ingest import Ingestor
 from hub.sync.lease import LEASE_TTL, Fence, holder_dead, holder_id, process_owner
 from hub.sync.prefetch import Prefetch
+from hub.sync.rollup import RollUp
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ class SyncEngine:
         """Read one source to its end (True) or until the budget is spent (False)."""
         store, flow = self.store, ctx.flow
         ingestor = Ingestor(ctx, store, run, counts, resolver, source)
+        rollup = RollUp(self.settings, store, run, notes)
         full = run.mode == "full"
         cursor = None
         if resumed or not full:
@@ -292,8 +294,10 @@ class SyncEngine:
                     dead.extend(result.dead)
                     for target in ingestor.targets:
                         store.outbox_add(conn, flow.name, target, result.to_deliver, run.run_id)
+                    # Derived values (a contact's last activity) commit with their page.
+                    derived = rollup.apply(conn, result.changes)
                     for obs in self.observers:
-                        obs.page_committing(conn, run, result.changes)
+                        obs.page_committing(conn, run, result.changes + derived)
                     if run.dry_run:
                         # At most this many writes would follow; nothing is kept.
                         counts.written += len(result.to_deliver) * len(ingestor.targets)

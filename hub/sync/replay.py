@@ -21,6 +21,7 @@ from hub.sync.deliver import Deliverer
 from hub.sync.engine import SyncEngine
 from hub.sync.hooks import RunCounts, RunInfo
 from hub.sync.ingest import Ingestor
+from hub.sync.rollup import RollUp
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def replay(engine: SyncEngine, dl_id: int) -> ReplayOutcome:
     flow = engine.settings.flow(dl.flow)
     ctx = FlowContext.build(engine.settings, flow, engine.factory)
     counts = RunCounts()
+    notes: list[str] = []
     try:
         record = _current(ctx, dl) if dl.stage != "write" else None
     except HubError:
@@ -97,8 +99,9 @@ def replay(engine: SyncEngine, dl_id: int) -> ReplayOutcome:
                 store.add_dead_letters(conn, result.dead)
                 for target in ingestor.targets:
                     store.outbox_add(conn, flow.name, target, result.to_deliver, run_id)
+                derived = RollUp(engine.settings, store, run, notes).apply(conn, result.changes)
                 for obs in engine.observers:
-                    obs.page_committing(conn, run, result.changes)
+                    obs.page_committing(conn, run, result.changes + derived)
             for target in ingestor.targets:
                 Deliverer(ctx, store, run, counts, target, engine.observers).deliver()
     finally:
@@ -109,6 +112,7 @@ def replay(engine: SyncEngine, dl_id: int) -> ReplayOutcome:
         store.update_run(conn, run_id, status=status, finished_at=now_iso(), **counts.as_row())
     msg = (f"dead letter {dl_id} replayed: it failed again and is kept as a new dead letter"
            if failed else f"dead letter {dl_id} replayed: delivered")
+    msg = "; ".join([msg, *notes])
     return ReplayOutcome(dl_id, "replayed", run_id, counts, msg)
 
 
