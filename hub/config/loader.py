@@ -21,7 +21,7 @@ from hub.config.model import (
     SystemConfig,
 )
 from hub.config.secrets import check_secrets, with_secrets
-from hub.config.semantics import resolve, semantic_problems
+from hub.config.semantics import is_mapping_file, resolve, semantic_problems
 from hub.errors import ConfigError, Problem
 from hub.yamlsrc import Located, PathKey, load_yaml, parse_yaml
 
@@ -143,7 +143,9 @@ def _retry(block: dict[str, Any] | None) -> RetryPolicy | None:
 
 
 def _mapping_files(files: dict[str, str] | None, base_dir: Path) -> dict[str, str]:
-    return {key: str(resolve(base_dir, file)) for key, file in (files or {}).items()}
+    # A name (hubspot/contact) stays a name: hub.mapping finds it in the mapping folders.
+    return {key: str(resolve(base_dir, file)) if is_mapping_file(base_dir, file) else file
+            for key, file in (files or {}).items()}
 
 
 def _system(doc: Located, name: str, block: dict[str, Any], base_dir: Path) -> SystemConfig:

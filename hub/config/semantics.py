@@ -17,6 +17,7 @@ from croniter import CroniterBadDateError, croniter
 
 from hub.config.messages import describe, did_you_mean
 from hub.errors import Problem
+from hub.relative_dates import relative_date
 from hub.yamlsrc import Located, PathKey
 
 # The canonical entities (hub.canonical is below hub.config in the layout, so the names are
@@ -38,14 +39,16 @@ def semantic_problems(doc: Located, base_dir: Path) -> list[Problem]:
     systems = _block(data.get("systems"))
     flows = _block(data.get("flows"))
     problems = _urls(doc, data)
+    folders = [f for f in _list(data.get("mappings")) if isinstance(f, str) and f]
     for i, folder in enumerate(_list(data.get("mappings"))):
         if isinstance(folder, str) and folder and not resolve(base_dir, folder).is_dir():
             problems.append(doc.problem(("mappings", i), f"no folder {folder!r} "
                                         f"(looked in {resolve(base_dir, folder)})"))
+    refs = _MappingRefs(doc, base_dir, [resolve(base_dir, f) for f in folders])
     for name, system in systems.items():
-        problems += _system(doc, name, _block(system), base_dir)
+        problems += _system(doc, name, _block(system), refs)
     for name, flow in flows.items():
-        problems += _flow(doc, name, _block(flow), systems, base_dir)
+        problems += _flow(doc, name, _block(flow), systems, refs)
     return problems
 
 
@@ -104,11 +107,54 @@ def _entity(doc: Located, path: PathKey, entity: Any) -> list[Problem]:
                               f"must be one of: {', '.join(ENTITIES)}")]
 
 
-def _file(doc: Located, path: PathKey, value: Any, base_dir: Path) -> list[Problem]:
-    if not isinstance(value, str) or not value or resolve(base_dir, value).is_file():
+def is_mapping_file(base_dir: Path, ref: str) -> bool:
+    """Whether a `mappings:` value is a file path (else a mapping name like hubspot/contact,
+    found in the mapping folders): it ends in .yaml/.yml, starts with ./ ../ / or ~, or is
+    an existing file."""
+    return (ref.endswith((".yaml", ".yml")) or ref.startswith(("./", "../", "/", "~"))
+            or resolve(base_dir, ref).is_file())
+
+
+class _MappingRefs:
+    """Checks `mappings:` values: a file next to the config, or a name in the config's
+    mapping folders, then the built-in mappings/ (the order hub.mapping.loader looks in)."""
+
+    def __init__(self, doc: Located, base_dir: Path, folders: list[Path]):
+        self.doc, self.base_dir = doc, base_dir
+        self.dirs = folders + _builtin_mapping_dirs()
+
+    def problems(self, path: PathKey, value: Any, connector: Any) -> list[Problem]:
+        if not isinstance(value, str) or not value:
+            return []
+        if is_mapping_file(self.base_dir, value):
+            if resolve(self.base_dir, value).is_file():
+                return []
+            return [self.doc.problem(path, f"mapping file {value!r} not found "
+                                           f"(looked for {resolve(self.base_dir, value)})")]
+        if any((d / f"{value}{ext}").is_file() for d in self.dirs for ext in (".yaml", ".yml")):
+            return []
+        known = self.names(connector) if isinstance(connector, str) else []
+        of = f"; mappings of connector {connector}: {', '.join(known) or 'none'}" \
+            if isinstance(connector, str) else ""
+        looked = ", ".join(str(d) for d in self.dirs) or "no folders"
+        return [self.doc.problem(path, f"no mapping named {value!r}{did_you_mean(value, known)} "
+                                       f"(looked for {value}.yaml in: {looked}){of}; or give "
+                                       "a file path like ./my-mapping.yaml")]
+
+    def names(self, connector: str) -> list[str]:
+        """The mapping names found for a connector, like smtp/invoice_reminder."""
+        return sorted({f"{connector}/{f.stem}" for d in self.dirs
+                       for pattern in ("*.yaml", "*.yml") for f in (d / connector).glob(pattern)
+                       if f.is_file()})
+
+
+def _builtin_mapping_dirs() -> list[Path]:
+    # The packaged mappings/ folder (data, not code: no layering concern).
+    try:
+        import mappings
+    except ImportError:  # pragma: no cover - only when installed without the package
         return []
-    return [doc.problem(path, f"mapping file {value!r} not found "
-                              f"(looked for {resolve(base_dir, value)})")]
+    return [Path(mappings.__file__).parent] if mappings.__file__ else []
 
 
 def _retry(doc: Located, path: PathKey, retry: Any) -> list[Problem]:
@@ -121,18 +167,20 @@ def _retry(doc: Located, path: PathKey, retry: Any) -> list[Problem]:
     return []
 
 
-def _system(doc: Located, name: str, system: dict[str, Any], base_dir: Path) -> list[Problem]:
+def _system(doc: Located, name: str, system: dict[str, Any], refs: _MappingRefs
+            ) -> list[Problem]:
     path: PathKey = ("systems", name)
     problems = _slug(doc, path, "system")
     conn = _block(system.get("connection"))
     for entity, file in _block(conn.get("mappings")).items():
         where = path + ("connection", "mappings", entity)
-        problems += _entity(doc, where, entity) + _file(doc, where, file, base_dir)
+        problems += _entity(doc, where, entity) + refs.problems(where, file,
+                                                                conn.get("connector"))
     return problems + _retry(doc, path + ("connection", "retry"), conn.get("retry"))
 
 
 def _flow(doc: Located, name: str, flow: dict[str, Any], systems: dict[str, Any],
-          base_dir: Path) -> list[Problem]:
+          refs: _MappingRefs) -> list[Problem]:
     path: PathKey = ("flows", name)
     problems = _slug(doc, path, "flow") + _entity(doc, path + ("entity",), flow.get("entity"))
     sources, targets = _names(flow.get("from")), _names(flow.get("to"))
@@ -150,7 +198,8 @@ def _flow(doc: Located, name: str, flow: dict[str, Any], systems: dict[str, Any]
         if system not in members:
             problems.append(doc.problem(where, f"system {system!r} is not in this flow "
                                         f"(its systems: {', '.join(sorted(members)) or 'none'})"))
-        problems += _file(doc, where, file, base_dir)
+        connector = _block(_block(systems.get(system)).get("connection")).get("connector")
+        problems += refs.problems(where, file, connector)
     return problems + _retry(doc, path + ("retry",), flow.get("retry"))
 
 
@@ -264,4 +313,9 @@ def _condition(doc: Located, path: PathKey, cond: Any) -> list[Problem]:
     if "empty" in tests and not isinstance(cond["empty"], bool):
         problems.append(doc.problem(path + ("empty",), f"expected true or false, got "
                                     f"{describe(cond['empty'])}"))
+    for test in sorted(tests & {"gt", "gte", "lt", "lte"}):
+        try:
+            relative_date(cond[test])  # like today-14d; checked again when the flow runs
+        except ValueError as exc:
+            problems.append(doc.problem(path + (test,), str(exc)))
     return problems

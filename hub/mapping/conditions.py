@@ -5,6 +5,8 @@
 
 Operators: equals, not_equals, in (a list), empty (true/false), contains (text or list),
 gt, gte, lt, lte (numbers compare as numbers, anything else as text, so ISO dates work).
+gt/gte/lt/lte also take a date relative to when the condition is checked (today, today-14d,
+now-1h; UTC; see hub.relative_dates): {path: due_date, lt: today} is "due before today".
 Values compare leniently across types as text (true == "true", 5 == "5") because a
 spreadsheet and an API disagree about types far more often than about values.
 An absent value counts as empty and as null; it satisfies no equals/contains/gt test.
@@ -14,13 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hub.mapping.paths import MISSING, compile_getter, text_of
 from hub.mapping.specerror import SpecError
+from hub.relative_dates import RelativeDate, compare, relative_date
 
 Predicate = Callable[[Any], bool]
+Clock = Callable[[], datetime]
 
 OPERATORS = ("equals", "not_equals", "in", "empty", "contains", "gt", "gte", "lt", "lte")
 COMBINATORS = ("all", "any", "not")
@@ -34,17 +39,26 @@ class Condition:
     text: str
 
 
-def compile_condition(raw: Any) -> Condition:
-    """Compile a condition object; SpecError lists every problem, with relative key paths."""
+def utc_now() -> datetime:
+    """The current instant (the default clock of relative dates)."""
+    return datetime.now(UTC)
+
+
+def compile_condition(raw: Any, *, clock: Clock = utc_now) -> Condition:
+    """Compile a condition object; SpecError lists every problem, with relative key paths.
+
+    `clock` gives the instant relative dates (today, now-1h) are worked out from, called
+    at each check."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
-    cond = _compile(raw, (), problems)
+    cond = _compile(raw, (), problems, clock)
     if problems or cond is None:
         raise SpecError("", problems=problems or [((), "invalid condition")])
     return cond
 
 
 def _compile(raw: Any, at: tuple[str | int, ...],
-             problems: list[tuple[tuple[str | int, ...], str]]) -> Condition | None:
+             problems: list[tuple[tuple[str | int, ...], str]], clock: Clock
+             ) -> Condition | None:
     if not isinstance(raw, dict) or not raw:
         problems.append((at, ("a condition is an object like {path: status, equals: archived} "
                              "or {all: [...]}, {any: [...]}, {not: {...}}")))
@@ -55,7 +69,7 @@ def _compile(raw: Any, at: tuple[str | int, ...],
             problems.append((at, (f"{combos[0]} must be the only key of its condition "
                                  f"(also found: {', '.join(k for k in raw if k != combos[0])})")))
             return None
-        return _combine(combos[0], raw[combos[0]], at, problems)
+        return _combine(combos[0], raw[combos[0]], at, problems, clock)
     if "path" not in raw:
         problems.append((at, ("a condition needs a path (the value to test) and one operator "
                              f"({', '.join(OPERATORS)}), or all/any/not")))
@@ -78,7 +92,9 @@ def _compile(raw: Any, at: tuple[str | int, ...],
         return None
     op = ops[0]
     try:
-        test = _OPS[op](getter, raw[op])
+        relative = _relative(op, raw[op])
+        test = _OPS[op](getter, raw[op]) if relative is None \
+            else _relative_test(_CHECKS[op], getter, relative, clock)
     except SpecError as exc:
         problems.append((at + (op,), str(exc)))
         return None
@@ -88,9 +104,10 @@ def _compile(raw: Any, at: tuple[str | int, ...],
 
 
 def _combine(kind: str, body: Any, at: tuple[str | int, ...],
-             problems: list[tuple[tuple[str | int, ...], str]]) -> Condition | None:
+             problems: list[tuple[tuple[str | int, ...], str]], clock: Clock
+             ) -> Condition | None:
     if kind == "not":
-        inner = _compile(body, at + ("not",), problems)
+        inner = _compile(body, at + ("not",), problems, clock)
         if inner is None:
             return None
         t = inner.test
@@ -98,7 +115,7 @@ def _combine(kind: str, body: Any, at: tuple[str | int, ...],
     if not isinstance(body, list) or not body:
         problems.append((at + (kind,), f"{kind} takes a non-empty list of conditions"))
         return None
-    parts = [_compile(c, at + (kind, i), problems) for i, c in enumerate(body)]
+    parts = [_compile(c, at + (kind, i), problems, clock) for i, c in enumerate(body)]
     if any(p is None for p in parts):
         return None
     tests = tuple(p.test for p in parts if p is not None)
@@ -226,14 +243,37 @@ def _compare(op: str, check: Callable[[int], bool]) -> Callable[[Callable[[Any],
     return build
 
 
+def _relative(op: str, value: Any) -> RelativeDate | None:
+    """The relative date a gt/gte/lt/lte value spells, if it is one."""
+    if op not in _CHECKS:
+        return None
+    try:
+        return relative_date(value)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+
+
+def _relative_test(check: Callable[[int], bool], get: Callable[[Any], Any],
+                   relative: RelativeDate, clock: Clock) -> Predicate:
+    def test(r: Any) -> bool:
+        # Worked out at each check, so a long-lived compiled flow sees the current day.
+        order = compare(get(r), relative.at(clock()))
+        return order is not None and check(order)
+    return test
+
+
+_CHECKS: dict[str, Callable[[int], bool]] = {
+    "gt": lambda c: c > 0,
+    "gte": lambda c: c >= 0,
+    "lt": lambda c: c < 0,
+    "lte": lambda c: c <= 0,
+}
+
 _OPS: dict[str, Callable[[Callable[[Any], Any], Any], Predicate]] = {
     "equals": _equals,
     "not_equals": _not_equals,
     "in": _in,
     "empty": _empty,
     "contains": _contains,
-    "gt": _compare("gt", lambda c: c > 0),
-    "gte": _compare("gte", lambda c: c >= 0),
-    "lt": _compare("lt", lambda c: c < 0),
-    "lte": _compare("lte", lambda c: c <= 0),
+    **{op: _compare(op, check) for op, check in _CHECKS.items()},
 }

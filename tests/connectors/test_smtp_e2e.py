@@ -41,8 +41,8 @@ INVOICES = [
     ["i1", "INV-1", "open", "c1", "2024-02-01", "2024-03-01", "EUR", "120.00", "120.00", ""],
     # paid: none
     ["i2", "INV-2", "paid", "c2", "2024-02-01", "2024-03-01", "EUR", "80.00", "0", ""],
-    # not due yet: none
-    ["i3", "INV-3", "open", "c3", "2024-05-01", "2024-09-01", "EUR", "50.00", "50.00", ""],
+    # not due yet (far in the future, so `due_date lt today` stays false): none
+    ["i3", "INV-3", "open", "c3", "2024-05-01", "2099-09-01", "EUR", "50.00", "50.00", ""],
     # overdue and part paid: a reminder
     ["i4", "INV-4", "partially_paid", "c2", "2024-03-01", "2024-05-15", "EUR", "300.00",
      "100.00", "PO 77"],
@@ -79,12 +79,12 @@ flows:
     from: books
     to: mailer
     mode: full
-    mappings: {{mailer: ./reminder.yaml}}
-    # Which invoices get a reminder: open or part paid, and due before the cut-off.
+    mappings: {{mailer: smtp/invoice_reminder}}
+    # Which invoices get a reminder: open or part paid, and due before today.
     filter:
       all:
         - {{path: status, in: [open, partially_paid]}}
-        - {{path: due_date, lt: "2024-06-01"}}
+        - {{path: due_date, lt: today}}
 """
 
 
@@ -97,9 +97,6 @@ class Books:
         (root / "addressbook").mkdir(exist_ok=True)
         self.config = root / "hub.yaml"
         self.config.write_text(CONFIG.format(port=server.port), encoding="utf-8")
-        # The flow's own mapping: the shipped reminder, as an ops person would start one.
-        (root / "reminder.yaml").write_text("version: 1\nextends: smtp/invoice_reminder\n",
-                                            encoding="utf-8")
         write_csv(root / "books" / "contacts.csv", CONTACTS, CONTACT_FIELDS)
         self.invoices(INVOICES)
 
