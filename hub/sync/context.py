@@ -21,6 +21,7 @@ from hub.connector import Connector
 from hub.errors import ConfigError, ConnectorError, Problem
 from hub.mapping import CompiledMapping, compile_mapping, find_default, load_mapping
 from hub.mapping.conditions import compile_condition
+from hub.mapping.specerror import SpecError
 
 ConnectorFactory = Callable[..., Connector]
 
@@ -92,7 +93,15 @@ class FlowContext:
             raise ConfigError(problems)
         owned = {s: tuple(dict.fromkeys(top_field(f) for f in m.fields))
                  for s, m in mappings.items()}
-        predicate = compile_condition(dict(flow.filter)).test if flow.filter else None
+        predicate = None
+        if flow.filter:
+            try:
+                predicate = compile_condition(dict(flow.filter)).test
+            except SpecError as exc:  # the config check catches most; never a traceback
+                file, _, line = flow.where.rpartition(":")
+                raise ConfigError([Problem(file or str(settings.file),
+                                           int(line) if line.isdigit() else None,
+                                           f"flows.{flow.name}.filter", str(exc))]) from None
         return cls(settings, flow, mappings, factory or registry.create,
                    filter=predicate, owned=owned)
 
