@@ -90,12 +90,11 @@ class Ctx:
         return self._store
 
     def engine(self) -> Any:
-        from hub.audit import AuditObserver
-        from hub.metrics.observer import MetricsObserver
+        from hub.observers import run_observers
         from hub.sync.engine import SyncEngine
 
-        return SyncEngine(self.settings, self.store, observers=[
-            AuditObserver(self.store), MetricsObserver(self.settings, self.store)])
+        return SyncEngine(self.settings, self.store,
+                          observers=run_observers(self.settings, self.store))
 
 
 pass_ctx = click.make_pass_decorator(Ctx)

@@ -1,10 +1,11 @@
 """Connector discovery: the `hub.connectors` entry-point group, name -> connector class.
 
 Built-in connectors register through the same group as any third-party plugin (see
-pyproject.toml), so there is no private back door here. Discovery happens once per process
-(cached; `reload()` scans again). A connector whose import fails, or whose class does not
-look like a connector, is reported by `failures()` with a short reason and skipped: one
-broken plugin never stops the hub.
+pyproject.toml), so there is no private back door here. `get`/`create` import only the entry
+point they name (a `hub sync` must not pay for importing every installed connector);
+`available()`/`failures()` import them all, once per process (cached; `reload()` forgets
+both). A connector whose import fails, or whose class does not look like a connector, is
+reported with a short reason and skipped: one broken plugin never stops the hub.
 
     available()                  -> {"hubspot": HubSpotConnector, "spreadsheet": ...}
     get("hubspt")                -> ConnectorError: unknown connector 'hubspt'; installed
@@ -38,6 +39,7 @@ class _Scan:
 
 
 _scan: _Scan | None = None
+_named = _Scan()  # entry points loaded one by one by get(), before (or without) a full scan
 _registered: dict[str, type] = {}  # explicit additions (tests); shadow entry points
 
 
@@ -100,10 +102,36 @@ def _current() -> _Scan:
     return _scan
 
 
+def _load_named(name: str) -> type | None:
+    """The class of the entry point called `name`, importing only it; None if none is.
+
+    A broken one raises ConnectorError with its reason. The first of several entry points
+    with one name wins, as in the full scan.
+    """
+    if _scan is not None:
+        scan = _scan
+    elif name in _named.classes or name in _named.failures:
+        scan = _named
+    else:
+        scan = _named
+        for ep in entry_points(group=GROUP, name=name):
+            try:
+                scan.classes[name] = _load(ep)
+            except ConnectorError as exc:
+                scan.failures[name] = str(exc)[:_REASON_MAX]
+            break
+    cls = scan.classes.get(name)
+    if cls is None and name in scan.failures:
+        raise ConnectorError(f"connector {name!r} is installed but failed to load: "
+                             f"{scan.failures[name]}")
+    return cls
+
+
 def reload() -> None:
     """Forget the cached scan; the next call discovers the entry points again."""
-    global _scan
+    global _scan, _named
     _scan = None
+    _named = _Scan()
 
 
 def available() -> dict[str, type[Connector]]:
@@ -120,14 +148,17 @@ def failures() -> dict[str, str]:
 
 
 def get(name: str) -> type[Connector]:
-    """The connector class called `name`; ConnectorError naming the installed ones if none."""
-    classes = available()
-    cls = classes.get(name)
+    """The connector class called `name`; ConnectorError naming the installed ones if none.
+
+    Imports only that connector; the full scan runs only to word the error for an unknown name.
+    """
+    registered = _registered.get(name)
+    if registered is not None:
+        return registered
+    cls = _load_named(name)
     if cls is not None:
         return cls
-    broken = failures().get(name)
-    if broken is not None:
-        raise ConnectorError(f"connector {name!r} is installed but failed to load: {broken}")
+    classes = available()
     broken_names = list(failures())
     known = ", ".join(classes) or "none"
     message = f"unknown connector {name!r}; installed connectors: {known}"

@@ -6,6 +6,7 @@ sheet *means* (header, key column, error records, upserts) lives here, once.
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -185,7 +186,10 @@ class Editor:
             value = text(row[key_at]) if key_at < len(row) else ""
             if value:
                 self.index.setdefault(value, i)
-        self._match: dict[str, dict[str, int]] = {}
+        # Column name -> match value -> rows holding it (ascending; the first one matches).
+        # Built on first use per column, then kept up to date by every change: rebuilding
+        # it per op made a batch of creates quadratic in the sheet's length.
+        self._match: dict[str, dict[str, list[int]]] = {}
         self.removed: set[int] = set()
 
     def apply(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
@@ -220,14 +224,15 @@ class Editor:
                 at = len(self.table.rows)
                 self.table.rows.append([])
                 self.index[external_id] = at
-                self._match.clear()  # a new row: rebuild match indexes when next needed
             self._set(at, values, external_id)
         elif op.action == "delete":
             external_id = self._required_id(op)
             at = self.index.pop(external_id, None)
             if at is not None:  # deleting what is already gone is done, not an error
                 self.removed.add(at)
-                self._match.clear()
+                row = self.table.rows[at]
+                for name, index in self._match.items():
+                    self._unindex(index, self._match_value(row, self.columns[name]), at)
             return WriteResult(key=op.key, ok=True, external_id=external_id)
         else:
             external_id = self._required_id(op)
@@ -254,19 +259,30 @@ class Editor:
             index = self._match.get(name)
             if index is None:
                 index = self._match[name] = self._match_index(self.columns[name])
-            at = index.get(str(value).strip().lower())
-            if at is not None:
-                return at
+            rows = index.get(str(value).strip().lower())
+            if rows:
+                return rows[0]
         return None
 
-    def _match_index(self, column: int) -> dict[str, int]:
-        index: dict[str, int] = {}
+    def _match_value(self, row: list[Any], column: int) -> str:
+        return self.text(row[column]).strip().lower() if column < len(row) else ""
+
+    def _match_index(self, column: int) -> dict[str, list[int]]:
+        index: dict[str, list[int]] = {}
         for i, row in enumerate(self.table.rows):
-            if i not in self.removed and column < len(row):
-                value = self.text(row[column]).strip().lower()
+            if i not in self.removed:
+                value = self._match_value(row, column)
                 if value:
-                    index.setdefault(value, i)
+                    index.setdefault(value, []).append(i)
         return index
+
+    @staticmethod
+    def _unindex(index: dict[str, list[int]], value: str, at: int) -> None:
+        rows = index.get(value)
+        if rows and at in rows:
+            rows.remove(at)
+            if not rows:
+                del index[value]
 
     def _cells(self, record: NativeRecord) -> dict[str, Any]:
         """The record's columns as cell values; reserved `__` keys are not columns."""
@@ -275,21 +291,30 @@ class Editor:
 
     def _set(self, at: int, values: dict[str, Any], external_id: str, *,
              stamp: bool = True) -> None:
-        row = self.table.rows[at]
         for name, value in values.items():
-            self._put(row, name, value)
-        self._put(row, self.key, self.cell(external_id))
+            self._put(at, name, value)
+        self._put(at, self.key, self.cell(external_id))
         if stamp and self.modified and not self.text(values.get(self.modified)):
-            self._put(row, self.modified, self.cell(now_stamp()))
+            self._put(at, self.modified, self.cell(now_stamp()))
 
-    def _put(self, row: list[Any], name: str, value: Any) -> None:
+    def _put(self, at: int, name: str, value: Any) -> None:
+        row = self.table.rows[at]
         column = self.columns.get(name)
         if column is None:
             column = self._add_column(name)
         if column >= len(row):
             row.extend([self.cell(None)] * (column + 1 - len(row)))
+        index = self._match.get(name)
+        if index is not None:
+            old = self._match_value(row, column)
+            row[column] = value
+            new = self._match_value(row, column)
+            if new != old:
+                self._unindex(index, old, at)
+                if new:
+                    bisect.insort(index.setdefault(new, []), at)
+            return
         row[column] = value
-        self._match.pop(name, None)
 
     def _add_column(self, name: str) -> int:
         self.table.header.append(name)

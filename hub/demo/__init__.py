@@ -22,11 +22,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from hub.audit import AuditObserver
 from hub.config import load
 from hub.demo import story, workspace
 from hub.demo.sandboxes import DemoSandboxes
-from hub.metrics.observer import MetricsObserver
+from hub.observers import run_observers
 from hub.store import Store
 from hub.sync.engine import SyncEngine
 
@@ -67,8 +66,7 @@ def _play(directory: Path, count: int, echo: Callable[[str], None],
                  + f"; HubSpot has {count} contacts.")
             echo(f"Config written to {config}")
             # The observers `hub sync` has: the dashboard's /metrics counts these runs too.
-            engine = SyncEngine(settings, store, observers=[
-                AuditObserver(store), MetricsObserver(settings, store)])
+            engine = SyncEngine(settings, store, observers=run_observers(settings, store))
             echo("First sync:")
             first = story.sync_round(engine, settings, echo)
             echo("Changed " + "; ".join(story.change_things(sandboxes, sheets)) + ".")

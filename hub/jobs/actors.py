@@ -29,12 +29,11 @@ from typing import Any
 
 import dramatiq
 
-from hub.audit import AuditObserver
 from hub.config.model import RetryPolicy, Settings
 from hub.errors import ConfigError, HubError, LeaseLost, SyncError
 from hub.http import no_inline_retries
 from hub.jobs.broker import STEP_RECORDS
-from hub.metrics.observer import MetricsObserver
+from hub.observers import run_observers
 from hub.store import Store, now_iso
 from hub.sync.context import FlowContext
 from hub.sync.deliver import Deliverer, backoff
@@ -56,7 +55,7 @@ class Jobs:
         self.settings = settings
         self.store = store
         self.broker = broker
-        self.observers: list[Observer] = [AuditObserver(store), MetricsObserver(settings, store)]
+        self.observers: list[Observer] = run_observers(settings, store)
         # A bad config will not fix itself: no retries for it.
         opts: dict[str, Any] = {"broker": broker, "throws": (ConfigError,)}
         self.sync_flow = dramatiq.actor(actor_name="sync_flow", queue_name="flows",

@@ -28,10 +28,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub.audit import AuditObserver
 from hub.config import redact, redact_text
 from hub.config.model import REDACTED, Settings
 from hub.errors import HubError, StoreError
+from hub.observers import run_observers
 from hub.store import Store
 from hub.sync.engine import SyncEngine
 from hub.sync.replay import ReplayOutcome, discard, replay
@@ -256,8 +256,9 @@ class Dashboard:
     # -- actions ---------------------------------------------------------------------------
 
     def engine(self) -> SyncEngine:
-        """A sync engine with the audit trail on, as `hub dlq` uses."""
-        return SyncEngine(self.settings, self.store, observers=[AuditObserver(self.store)])
+        """A sync engine observed as `hub dlq` and `hub sync` are (audit trail, metrics)."""
+        return SyncEngine(self.settings, self.store,
+                          observers=run_observers(self.settings, self.store))
 
     def _dead_letter_exists(self, dl_id: int) -> None:
         with self.store.connect() as conn:
@@ -373,7 +374,7 @@ def run_now_trigger(settings: Settings, store: Store,
                            run_flow=lambda flow: job(flow, "dashboard", False, None))
 
     def run(flow: str) -> object:
-        engine = SyncEngine(settings, store, observers=[AuditObserver(store)])
+        engine = SyncEngine(settings, store, observers=run_observers(settings, store))
         return engine.run(flow, trigger="dashboard")
 
     return FlowTrigger(settings, store, run_flow=run)

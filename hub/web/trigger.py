@@ -16,11 +16,10 @@ import threading
 from collections.abc import Callable, Sequence
 
 from hub import registry
-from hub.audit import AuditObserver
 from hub.config.model import Settings
 from hub.connector import WebhookEvent
 from hub.errors import HubError
-from hub.metrics.observer import MetricsObserver
+from hub.observers import run_observers
 from hub.store import Store
 from hub.sync.engine import SyncEngine
 
@@ -110,8 +109,8 @@ class FlowTrigger:
     # -- the worker -------------------------------------------------------------------------
 
     def _run(self, flow: str) -> object:
-        engine = SyncEngine(self.settings, self.store, observers=[
-            AuditObserver(self.store), MetricsObserver(self.settings, self.store)])
+        engine = SyncEngine(self.settings, self.store,
+                            observers=run_observers(self.settings, self.store))
         report = engine.run(flow, trigger="webhook")
         log.info("webhook run of %s: %s (run %s)", flow, report.status, report.run_id)
         return report

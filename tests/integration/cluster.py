@@ -136,7 +136,9 @@ class Cluster:
         (tmp / "b").mkdir()
         self.n = n
         self.redis_url = redis_url
-        self.env = {**ENV, **(env or {})}
+        # The processes' metric files go to this test's folder, not the default
+        # <temp>/liaison-metrics-<hash> that would outlive it (a test may choose its own).
+        self.env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"), **ENV, **(env or {})}
         write_csv(tmp / "a" / "contacts.csv", [contact(i) for i in range(n)])
         options = f", {flow_options}" if flow_options else ""
         text = f"""

@@ -31,6 +31,7 @@ from hub.web.dashboard import Dashboard, run_now_trigger
 from hub.web.openapi import document
 from hub.web.trigger import FlowTrigger
 from tests.integration.helpers import contact, read_csv, write_csv
+from tests.integration.metrics_support import parse, value
 
 TOKEN = "dash-token-0123456789abcdef"
 USER, PASSWORD = "ops", "correct horse battery"
@@ -386,6 +387,25 @@ def test_run_now_queues_a_run_from_the_api_and_the_button(site: tuple[Site, Serv
     assert "was queued" in c.get("/flows/contacts").text or \
         "already waiting" in c.get("/flows/contacts").text
     assert s.runs.wait_idle(RUN_WAIT)
+
+
+def test_runs_and_replays_from_the_dashboard_are_counted_in_metrics(
+        site: tuple[Site, Served]) -> None:
+    s, srv = site
+    api = s.client(srv.base, headers=BEARER)
+
+    def counted(name: str, **labels: str) -> float:
+        return value(parse(api.get("/metrics").text), name, flow="contacts", **labels)
+
+    runs, written = counted("liaison_runs_total"), counted("liaison_records_written_total")
+    assert api.post("/api/v1/flows/contacts/run").status_code == 202
+    assert s.runs.wait_idle(RUN_WAIT)
+    assert counted("liaison_runs_total") == runs + 1
+    s.rows[3]["email"] = "person3@example.com"  # fixed at the source, then replayed
+    write_csv(s.tmp / "a" / "contacts.csv", s.rows)
+    r = api.post(f"/api/v1/dead-letters/{s.dead_letter()}/replay")
+    assert r.status_code == 200 and r.json()["delivered"] is True, r.text
+    assert counted("liaison_records_written_total", system="b") > written
 
 
 # -- pages --------------------------------------------------------------------------------

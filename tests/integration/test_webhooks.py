@@ -495,7 +495,9 @@ def test_hub_serve_prints_the_webhook_urls_serves_and_stops_on_ctrl_c(
          "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # The dashboard `hub serve` also serves refuses to start without a credential.
         env={**os.environ, "PYTHONUNBUFFERED": "1",
-             "HUB_DASHBOARD_TOKEN": "webhook-test-dashboard-token"})
+             "HUB_DASHBOARD_TOKEN": "webhook-test-dashboard-token",
+             # Metric files in this test's folder, not a default one that outlives it.
+             "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
     try:
         base = f"http://127.0.0.1:{port}"
         assert _wait_for(lambda: _answers(f"{base}/healthz"), STARTUP * 3), \
@@ -511,6 +513,7 @@ def test_hub_serve_prints_the_webhook_urls_serves_and_stops_on_ctrl_c(
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert SECRET not in out + err
+    assert any((tmp_path / "metrics").glob("*.db")), "metric files left outside the test"
 
 
 def _answers(url: str) -> bool:
