@@ -130,22 +130,48 @@ def init(directory: Path, force: bool) -> None:
 
 
 @main.command()
+@click.option("--connect", is_flag=True, help="Also call each connected system (a cheap "
+              "authenticated call) and say, per system, whether it answered and accepted "
+              "the credentials.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
+              metavar="SECONDS", help="With --connect: how long each system may take.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
-def check(ctx: Ctx, as_json: bool) -> None:
-    """Validate the config, its mappings and its connectors without touching the store."""
-    from hub.checks import check_settings
+def check(ctx: Ctx, connect: bool, timeout: float, as_json: bool) -> None:
+    """Validate the config, its mappings and its connectors without touching the store.
+
+    With --connect, also check each connection: exit 0 when every connected system
+    answered, 1 when one failed its check, 2 when the config is wrong.
+    """
+    from hub.checks import check_settings, connect_systems, connection_lines
 
     with _errors():
         settings = ctx.settings
         summary = check_settings(settings)
+    checks = connect_systems(settings, timeout) if connect else []
+    failed = [c for c in checks if not c.ok]
+    # A connection whose settings cannot even build its connector is a config problem.
+    code = (EXIT_CONFIG if any(c.kind == "setup" for c in failed)
+            else EXIT_ATTENTION if failed else 0)
     if as_json:
-        _emit_json(summary)
-        return
+        _emit_json({**summary, "ok": not failed, "connections": checks} if connect
+                   else summary)
+        sys.exit(code)
     click.echo(f"{settings.file}: OK")
     click.echo(f"  {_n(summary['systems'], 'system')} ({summary['connected']} connected, "
                f"{_n(summary['silos'], 'disconnected silo')}), {_n(summary['flows'], 'flow')}, "
                f"{_n(summary['mappings'], 'mapping')} compiled")
+    if not connect:
+        return
+    click.echo("Connections:")
+    for line in connection_lines(checks):
+        click.echo(line)
+    connected = summary["connected"]
+    if failed:
+        _fail(f"{len(failed)} of {_n(connected, 'connected system')} failed the check: "
+              f"{', '.join(c.system for c in failed)}", code)
+    click.echo(f"All {_n(connected, 'connected system')} answered." if connected
+               else "No system is connected yet.")
 
 
 @main.command()

@@ -21,7 +21,8 @@ SEARCH_CAP = 10_000  # HubSpot answers 400 when search pages past this many resu
 
 # The properties read for each object: what the default mappings use, plus the timestamps.
 # HubSpot returns only the properties asked for, so a mapping that needs another property
-# must have it listed here (or in the connection's `properties` setting).
+# must have it listed here, or (a custom property) in the connection's `extra_properties`
+# setting (connectors/hubspot/properties.py).
 PROPERTIES: Mapping[str, tuple[str, ...]] = {
     "contacts": (
         "email", "firstname", "lastname", "jobtitle", "phone", "mobilephone", "company",

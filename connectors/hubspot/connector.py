@@ -11,6 +11,8 @@ Reads
                  already yielded at exactly that timestamp. Search never returns archived
                  records, so the archived list is read after it (only those archived since).
                  Mid-run cursor: {"since", "after", "skip"?}; final: {"since": max seen}.
+    properties   every read asks for the built-in properties (client.PROPERTIES) plus the
+                 connection's `extra_properties` (custom ones a mapping uses; properties.py).
 Writes
     create/update with a match value (email for contacts, domain for companies): batch
     upsert by that property, so a repeated create updates instead of duplicating; update
@@ -57,6 +59,8 @@ from connectors.hubspot.client import (
     HubSpotClient,
     iso_to_ms,
 )
+from connectors.hubspot.properties import SETTING as EXTRA_SETTING
+from connectors.hubspot.properties import extra_properties, read_properties
 from hub.config.model import ConnectionConfig
 from hub.connector import (
     BaseConnector,
@@ -108,12 +112,19 @@ class HubSpotConnector(BaseConnector):
                                  f"because search lags writes (default {DEFAULT_OVERLAP_MS})",
             "search_cap": f"results one search may page through (default {SEARCH_CAP})",
             "timeout": "seconds to wait for an answer (default 30)",
+            EXTRA_SETTING: "custom properties to read besides the built-in ones, per object, "
+                           "e.g. {contacts: [liaison_last_activity]}: HubSpot returns only "
+                           "the properties asked for, so a mapping that reads or writes a "
+                           "custom property (in a two-way flow) needs it listed here, or "
+                           "reads see it empty and clear it",
         },
         secret_settings=frozenset({"token", "client_secret"}),
     )
 
     def __init__(self, connection: ConnectionConfig) -> None:
         super().__init__(connection)
+        # What each object's reads ask for; a bad `extra_properties` fails here, before I/O.
+        self.properties = read_properties(extra_properties(connection))
         self._api: HubSpotClient | None = None
         self.pacer = Pacer(remaining_header="X-HubSpot-RateLimit-Remaining",
                            interval_ms_header="X-HubSpot-RateLimit-Interval-Milliseconds",
@@ -162,6 +173,9 @@ class HubSpotConnector(BaseConnector):
             self.api.probe()
         except AuthError as exc:
             return Health(ok=False, message=f"HubSpot refused the token: {exc}")
+        except TransientError as exc:
+            return Health(ok=False, message=f"HubSpot did not answer properly (a temporary "
+                                            f"failure, worth retrying later): {exc}")
         except HubError as exc:
             return Health(ok=False, message=str(exc))
         return Health(ok=True, message="HubSpot answered and accepted the token")
@@ -202,7 +216,7 @@ class HubSpotConnector(BaseConnector):
     def fetch(self, object: str, external_id: str) -> NativeRecord | None:
         """GET one record with the properties and associations a read returns."""
         self._check_object(object)
-        params: dict[str, Any] = {"properties": ",".join(PROPERTIES[object])}
+        params: dict[str, Any] = {"properties": ",".join(self.properties[object])}
         if object in ASSOCIATED:
             params["associations"] = ",".join(ASSOCIATED[object])
         try:
@@ -220,7 +234,7 @@ class HubSpotConnector(BaseConnector):
         phase = cursor.get("phase", "active")
         after: str | None = cursor.get("after")
         limit = max(1, min(page_size, LIST_LIMIT_MAX))
-        props = PROPERTIES[object]
+        props = self.properties[object]
         assoc = ASSOCIATED.get(object, ())
         while True:
             page = self.api.list_page(object, properties=props, after=after, limit=limit,
@@ -262,7 +276,7 @@ class HubSpotConnector(BaseConnector):
         modified = MODIFIED_PROPERTY[object]
         while True:
             page = self.api.search_page(object, modified_gte=window,
-                                        properties=PROPERTIES[object], after=after,
+                                        properties=self.properties[object], after=after,
                                         limit=limit)
             records = []
             for record in page.results:
@@ -308,7 +322,7 @@ class HubSpotConnector(BaseConnector):
         after: str | None = cursor.get("after")
         limit = max(1, min(page_size, LIST_LIMIT_MAX))
         while True:
-            page = self.api.list_page(object, properties=PROPERTIES[object], after=after,
+            page = self.api.list_page(object, properties=self.properties[object], after=after,
                                       limit=limit, archived=True)
             records = [r for r in page.results
                        if iso_to_ms(r.get("archivedAt") or r["updatedAt"]) >= window]
