@@ -125,6 +125,7 @@ class Recording(HubSpotSandbox):
 # run that never finishes (the failure these tests catch) still fails.
 DONE_WITHIN = 180.0
 
+
 def hubspot_target(sandbox: HubSpotSandbox, retry: str = "", timeout: float = 10.0) -> str:
     """The YAML block of a HubSpot system pointing at the sandbox."""
     extra = f", retry: {retry}" if retry else ""
