@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection, Table, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from hub.errors import StoreError, StoreUnavailable
@@ -782,14 +783,15 @@ class Store:
                     limit: int = 200) -> list[Any]:
         """Audit events matching the filters (`since` <= at < `until`), newest first."""
         c = t.audit_events.c
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if record:
-            # An external id stands for its record's whole history, writes included.
-            linked = select(t.links.c.canonical_id).where(t.links.c.external_id == record)
-            by_event = select(c.canonical_id).where(c.external_id == record,
-                                                    c.canonical_id.is_not(None))
-            conds.append(or_(c.canonical_id == record, c.external_id == record,
-                             c.canonical_id.in_(linked), c.canonical_id.in_(by_event)))
+            # An external id stands for its record's whole history, writes included: its
+            # canonical ids come from the links, then the trail is read by canonical id
+            # (ix_audit_canonical). An OR with external_id, or an index on it, would cost
+            # a scan of the whole trail or an index entry for every audited change.
+            ids = set(conn.execute(select(t.links.c.canonical_id).where(
+                t.links.c.external_id == record)).scalars())
+            conds.append(c.canonical_id.in_(sorted({record, *ids})))
         if system:
             conds.append(c.system == system)
         if flow:
@@ -798,7 +800,10 @@ class Store:
             conds.append(c.at >= since)
         if until:
             conds.append(c.at < until)
-        q = select(t.audit_events).order_by(c.seq.desc()).limit(limit)
+        # Newest first by time, then by chain order: the same order as seq (events get their
+        # time under the chain's lock), and the one ix_audit_at / ix_audit_system_at /
+        # ix_audit_flow_at can be read in, so a page stops after `limit` rows.
+        q = select(t.audit_events).order_by(c.at.desc(), c.seq.desc()).limit(limit)
         if conds:
             q = q.where(and_(*conds))
         return list(conn.execute(q))

@@ -16,8 +16,11 @@ class CanonicalRecord(SQLModel, table=True):
     """One canonical record: the hub's own copy of a company, contact, invoice..."""
 
     __tablename__ = "records"
+    # Entity first serves every lookup by entity; stub and deleted make the live count per
+    # entity (every dashboard overview) an index-only scan.
+    __table_args__ = (Index("ix_records_entity_live", "entity", "stub", "deleted"),)
     id: str = Field(primary_key=True, max_length=36)
-    entity: str = Field(index=True, max_length=32)
+    entity: str = Field(max_length=32)
     schema_version: int = 1
     data: str = "{}"  # orjson of the entity's data fields
     sources: str = "{}"  # per-field provenance: {field: [system, updated_at]}
@@ -73,6 +76,7 @@ class Run(SQLModel, table=True):
     __tablename__ = "runs"
     __table_args__ = (
         Index("ix_runs_flow_started", "flow", "started_at"),
+        Index("ix_runs_flow_id", "flow", "id"),  # a flow's newest runs, by id
         # A scheduled fire time produces at most one run, however many schedulers there are.
         UniqueConstraint("flow", "fire_time", name="uq_runs_fire_time"),
     )
@@ -150,6 +154,9 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_audit_canonical", "canonical_id"),
         Index("ix_audit_system_at", "system", "at"),
+        # The audit search reads newest first by (at, seq) along one of these and stops.
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_flow_at", "flow", "at"),
     )
     seq: int = Field(primary_key=True)
     at: str = Field(max_length=32)
