@@ -1,7 +1,7 @@
 """The measurements the dashboard's judgements are made from, read from the store at once.
 
-`gather` issues a handful of small indexed queries (per flow: its newest runs and this
-week's run statuses; per system: today's audit events; open dead letters grouped; live
+`gather` issues a handful of small indexed queries (per flow: its newest runs, when it last
+went through and this week's run statuses; per system: today's audit events; open dead letters grouped; live
 records per entity). Everything in hub.insights.health, .nextsteps and .maturity is then a
 pure function of the settings and these facts, so it can be tested with facts built by hand.
 """
@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.config.model import Settings
+from hub.health import DEAD_WINDOW, FINISHED
 from hub.store import Store
 
 RECENT_RUNS = 10  # runs per flow looked at for "keeps failing"
 WEEK = timedelta(days=7)
-DAY = timedelta(hours=24)
 
 
 def iso(when: datetime) -> str:
@@ -52,7 +52,7 @@ class RunFact:
     @property
     def finished(self) -> bool:
         """Whether the run has ended (succeeded, partial or failed)."""
-        return self.status in ("succeeded", "partial", "failed")
+        return self.status in FINISHED
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ class FlowFacts:
     """One flow's run history."""
 
     recent: tuple[RunFact, ...] = ()  # newest first, at most RECENT_RUNS
-    last_success: str | None = None  # when its last successful run finished
+    last_success: str | None = None  # when its newest run that went through (succeeded or
+    #                                   partial, see hub.health) finished
     week: Mapping[str, int] = field(default_factory=dict)  # status -> runs started this week
 
     @property
@@ -78,7 +79,7 @@ class DeadGroup:
     entity: str
     stage: str
     total: int
-    new: int  # first failed in the last 24 hours
+    new: int  # first failed within hub.health.DEAD_WINDOW (the last 24 hours)
 
 
 @dataclass(frozen=True)
@@ -106,13 +107,13 @@ def _run_fact(row: Any) -> RunFact:
 def gather(settings: Settings, store: Store, now: datetime | None = None) -> Facts:
     """Read the facts for every declared flow and system."""
     now = now or datetime.now(UTC)
-    week_ago, day_ago = iso(now - WEEK), iso(now - DAY)
+    week_ago, day_ago = iso(now - WEEK), iso(now - DEAD_WINDOW)
     midnight = iso(now.replace(hour=0, minute=0, second=0, microsecond=0))
     with store.connect() as conn:
-        last = store.last_success(conn)
         flows = {name: FlowFacts(
             recent=tuple(_run_fact(r) for r in store.list_runs(conn, name, RECENT_RUNS)),
-            last_success=last.get(name),
+            # the same query the metrics collector reads "last success" with
+            last_success=store.flow_run_times(conn, name)[2],
             week=store.run_status_counts(conn, name, week_ago)) for name in settings.flows}
         dead = tuple(DeadGroup(str(r.flow), str(r.system), str(r.entity), str(r.stage),
                                int(r.total), int(r.new or 0))

@@ -1,22 +1,13 @@
 """The state of every flow and system, and the silo map built from them.
 
-A flow is, in this order of precedence:
-
-    disabled   `enabled: false` in the config (drawn, never judged)
-    failing    its last finished run failed, or dead letters are rising: records of it
-               dead-lettered in the last 24 hours are still open
-    stale      its last success is older than it should be: with a schedule, no success
-               since the STALE_SLOTS-th newest slot of that schedule (it missed
-               STALE_SLOTS runs in a row: 3 x the interval); without one, none in the last
-               24 hours. A flow that never succeeded is stale ("never synced")
-    healthy    otherwise
-
-A system is:
-
-    disconnected  it has no connection, or no enabled flow uses it (a silo)
-    failing       one of its enabled flows is failing
-    stale         one of its enabled flows is stale (and none is failing)
-    healthy       otherwise
+The states and "last success" are defined once, in hub.health (read its docstring): a run
+that went through is one that succeeded or was partial; a flow is disabled, failing (newest
+finished run failed, or dead letters first failed in the last 24 hours are still open),
+stale (no success since its STALE_SLOTS-th newest schedule slot, or in 24 hours without a
+schedule; never synced) or healthy; a system is disconnected (no connection, or no enabled
+flow uses it), failing, stale or healthy after its enabled flows. The Prometheus gauges
+judge with the same functions. This module reads the evidence from the Facts and says the
+causes in words.
 
 Coverage is connected systems / declared systems, and the kinds of record (entities) that
 flow between connected systems out of the canonical ones.
@@ -27,15 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from croniter import croniter
-
+from hub import health
 from hub.config.model import CATEGORIES, FlowConfig, Settings
 from hub.config.semantics import ENTITIES
-from hub.insights.facts import DAY, Facts, parse_iso
+from hub.health import STALE_SLOTS, FlowEvidence
+from hub.insights.facts import Facts, FlowFacts, iso, parse_iso
 
-STALE_SLOTS = 3
-STATES = ("healthy", "failing", "stale", "disconnected")
-_RANK = {"healthy": 0, "stale": 1, "failing": 2}
+STATES = health.SYSTEM_STATES
 
 
 @dataclass(frozen=True)
@@ -121,67 +110,46 @@ class SiloMap:
     by_state: dict[str, int] = field(default_factory=dict)
 
 
-def _slot_before(schedule: str, now: datetime, n: int) -> datetime | None:
-    """The n-th newest schedule slot at or before `now` (None for a bad expression)."""
-    try:
-        it = croniter(schedule, now)
-        slot: datetime | None = None
-        for _ in range(n):
-            slot = it.get_prev(datetime)
-        return slot
-    except (ValueError, KeyError):
-        return None
-
-
-def stale_since(flow: FlowConfig, now: datetime) -> datetime:
-    """A success before this moment is too old: the flow is stale."""
-    if flow.schedule:
-        slot = _slot_before(flow.schedule, now, STALE_SLOTS)
-        if slot is not None:
-            return slot
-    return now - DAY
-
-
 def _expected(flow: FlowConfig) -> str:
     if flow.schedule:
         return f"it should run on the schedule '{flow.schedule}' and missed {STALE_SLOTS} runs"
     return "it has no schedule and has not succeeded in the last 24 hours"
 
 
+def evidence(flow: str, facts: Facts) -> FlowEvidence:
+    """What the facts say of one flow, in the shape hub.health judges."""
+    ff = facts.flow(flow)
+    last = ff.last_finished
+    return FlowEvidence(last.status if last else None, parse_iso(ff.last_success),
+                        sum(g.new for g in facts.dead if g.flow == flow))
+
+
+def _reason(cause: str, flow: FlowConfig, ff: FlowFacts, new_dead: int) -> str:
+    last = ff.last_finished
+    if cause == health.PAUSED:
+        return "paused in the config (enabled: false)"
+    if cause == health.LAST_RUN_FAILED and last is not None:
+        return f"its last run (run {last.id}) failed: {last.error or 'no reason was recorded'}"
+    if cause == health.DEAD_GROWING:
+        return (f"{new_dead} record{'s' if new_dead != 1 else ''} dead-lettered in the last "
+                "24 hours still need attention")
+    if cause == health.NEVER_SYNCED:
+        return "it has never synced successfully (no run succeeded or was partial)"
+    return f"last success {(ff.last_success or '')[:16]} UTC; {_expected(flow)}"
+
+
 def flow_view(flow: FlowConfig, facts: Facts) -> FlowView:
-    """Judge one flow from its facts (rules in the module docstring)."""
+    """Judge one flow from its facts (rules in hub.health)."""
     ff = facts.flow(flow.name)
     groups = [g for g in facts.dead if g.flow == flow.name]
     open_dead, new_dead = sum(g.total for g in groups), sum(g.new for g in groups)
     finished = [r for r in ff.recent if r.finished]
     failures = sum(1 for r in finished if r.status == "failed")
     last = ff.last_finished
-    reasons: list[str] = []
-    if not flow.enabled:
-        state = "disabled"
-        reasons.append("paused in the config (enabled: false)")
-    else:
-        if last is not None and last.status == "failed":
-            reasons.append(f"its last run (run {last.id}) failed: "
-                           f"{last.error or 'no reason was recorded'}")
-        if new_dead:
-            reasons.append(f"{new_dead} record{'s' if new_dead != 1 else ''} dead-lettered in "
-                           "the last 24 hours still need attention")
-        if reasons:
-            state = "failing"
-        else:
-            success = parse_iso(ff.last_success)
-            if success is None:
-                state = "stale"
-                reasons.append("it has never synced successfully")
-            elif success < stale_since(flow, facts.now):
-                state = "stale"
-                reasons.append(f"last success {ff.last_success[:16] if ff.last_success else ''}"
-                               f" UTC; {_expected(flow)}")
-            else:
-                state = "healthy"
+    verdict = health.judge_flow(flow, evidence(flow.name, facts), facts.now)
+    reasons = tuple(_reason(c, flow, ff, new_dead) for c in verdict.causes)
     return FlowView(flow.name, flow.entity, flow.sources, flow.targets, flow.direction,
-                    flow.schedule, flow.enabled, state, tuple(reasons), ff.last_success,
+                    flow.schedule, flow.enabled, verdict.state, reasons, ff.last_success,
                     last.status if last else None, failures, len(finished), open_dead,
                     new_dead)
 
@@ -197,31 +165,32 @@ def _entities(flows: list[FlowConfig], name: str, *, inbound: bool) -> tuple[str
 
 def system_views(settings: Settings, facts: Facts,
                  flows: dict[str, FlowView] | None = None) -> list[SystemView]:
-    """Every declared system, silos included, in config order."""
+    """Every declared system, silos included, in config order (rules in hub.health)."""
     flows = flows if flows is not None else {
         n: flow_view(f, facts) for n, f in settings.flows.items()}
+    states = {n: v.state for n, v in flows.items()}
+    synced = health.last_sync(settings, {n: parse_iso(facts.flow(n).last_success)
+                                         for n in settings.flows})
     out = []
     for name, system in settings.systems.items():
-        used = [f for f in settings.flows.values() if f.enabled and name in f.systems]
-        views = [flows[f.name] for f in used]
+        used = health.flows_using(settings, name)
+        verdict = health.judge_system(settings, name, states)
         reasons: list[str] = []
-        if system.connection is None:
-            state = "disconnected"
+        if health.NO_CONNECTION in verdict.causes:
             reasons.append("no connection is configured: it is a silo")
-        elif not used:
-            state = "disconnected"
+        elif health.NO_ENABLED_FLOW in verdict.causes:
             reasons.append("connected, but no enabled flow uses it")
         else:
-            state = max((v.state for v in views), key=lambda s: _RANK.get(s, 0))
-            reasons.extend(f"flow {v.name}: {r}" for v in views if v.state == state
-                           for r in v.reasons)
-        times = [v.last_success for v in views if v.last_success]
+            reasons.extend(f"flow {flows[f.name].name}: {r}" for f in used
+                           if flows[f.name].state == verdict.state
+                           for r in flows[f.name].reasons)
+        when = synced.get(name)
         out.append(SystemView(
             name, system.category, system.owner, system.description,
-            system.connection.connector if system.connection else None, state,
+            system.connection.connector if system.connection else None, verdict.state,
             tuple(reasons), tuple(f.name for f in used),
             _entities(used, name, inbound=True), _entities(used, name, inbound=False),
-            max(times) if times else None, int(facts.today.get(name, 0))))
+            iso(when) if when else None, int(facts.today.get(name, 0))))
     return out
 
 

@@ -8,9 +8,11 @@
     stale-flow      an enabled flow that stopped syncing (see hub.insights.health)
     assign-owner    a declared system with no owner
     connect-silo    a disconnected system, ranked by what connecting it would join: live
-                    records of the entities it would share with the flows already running
-                    (its connector's entities when it has a connection, else the usual
-                    entities of its category, CATEGORY_ENTITIES), then by those flows
+                    records of the entities it would share with the enabled flows between
+                    connected systems (its connector's entities when it has a connection,
+                    else the usual entities of its category, CATEGORY_ENTITIES), then by
+                    those flows. The text says how many of them are failing or stale
+                    (hub.health): only healthy ones are called syncing
 """
 
 from __future__ import annotations
@@ -133,6 +135,15 @@ def candidate_entities(settings: Settings, system: str) -> tuple[str, ...]:
     return CATEGORY_ENTITIES.get(sys_.category, ())
 
 
+def _flows_text(joins: list[str], states: dict[str, str]) -> str:
+    """'2 enabled flows (1 syncing, 1 failing)', '1 enabled flow (stale)': the flows a silo
+    would join, by state; only a healthy flow is called syncing."""
+    counts = {s: sum(1 for f in joins if states.get(f) == s) for s in ("failing", "stale")}
+    counts = {"syncing": len(joins) - sum(counts.values()), **counts}
+    parts = [s if len(joins) == 1 else f"{n:,} {s}" for s, n in counts.items() if n]
+    return f"{_s(len(joins), 'enabled flow')} ({', '.join(parts)})"
+
+
 def silos_to_connect(settings: Settings, facts: Facts, smap: SiloMap) -> list[Step]:
     """Disconnected systems ranked by the records and flows connecting them would join."""
     flowing = [f for f in settings.flows.values() if f.enabled
@@ -145,22 +156,25 @@ def silos_to_connect(settings: Settings, facts: Facts, smap: SiloMap) -> list[St
         joins = [f for f in flowing if f.entity in wanted]
         shared = tuple(dict.fromkeys(f.entity for f in joins))
         records = sum(facts.records.get(e, 0) for e in shared)
-        scored.append((records, len(joins), s, shared, wanted))
-    scored.sort(key=lambda x: (-x[0], -x[1], x[2].name))
+        scored.append((records, [f.name for f in joins], s, shared, wanted))
+    scored.sort(key=lambda x: (-x[0], -len(x[1]), x[2].name))
+    states = {f.name: f.state for f in smap.flows}
     steps = []
-    for i, (records, nflows, s, shared, wanted) in enumerate(scored, 1):
+    for i, (records, names, s, shared, wanted) in enumerate(scored, 1):
         how = ("give it a flow" if s.connector else "give it a connection and a flow")
         if shared:
-            detail = (f"It would share {', '.join(shared)} with {_s(nflows, 'running flow')} "
-                      f"and join {_s(records, 'record')} already synced.")
+            detail = (f"It would share {', '.join(shared)} with "
+                      f"{_flows_text(names, states)} and join {_s(records, 'record')} "
+                      "already synced.")
         elif wanted:
-            detail = (f"Nothing flowing yet shares its records ({', '.join(wanted)}): "
+            detail = (f"No enabled flow carries its records yet ({', '.join(wanted)}): "
                       "connecting it starts a new kind of record flowing.")
         else:
             detail = "Its category says nothing about which records it holds."
         steps.append(Step("connect-silo", s.name, f"Connect {s.name} ({s.category}): {how}",
                           detail, i, "/silo-map",
-                          {"records": records, "flows": nflows, "entities": list(shared)}))
+                          {"records": records, "flows": len(names),
+                           "entities": list(shared)}))
     return steps
 
 

@@ -3,7 +3,8 @@
     names          every exported metric: name, kind, labels, help (the reference)
     series         the counters and histograms a process counts into (created lazily)
     observer       MetricsObserver: counts records, runs, retries and vendor quotas
-    states         healthy / failing / stale / disconnected systems, stale flows
+    states         flow and system states for the gauges, judged by hub.health (the rules
+                   the dashboard shows too)
     collector      store- and broker-derived gauges, computed at each scrape
     multiproc      prometheus-client's multiprocess mode for `hub worker` and `hub serve`
     exposition     the registry /metrics renders

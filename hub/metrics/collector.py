@@ -1,5 +1,5 @@
-"""Series computed when Prometheus scrapes: from the store (backlog, last success, system
-states) and from the broker (queue depth).
+"""Series computed when Prometheus scrapes: from the store (backlog, last success, flow and
+system states, judged by hub.health like the dashboard) and from the broker (queue depth).
 
 A few indexed queries per scrape, each flow's newest runs read along ix_runs_flow_started.
 A store or broker that does not answer is reported as liaison_store_up / liaison_broker_up
@@ -9,7 +9,7 @@ A store or broker that does not answer is reported as liaison_store_up / liaison
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,11 +19,11 @@ from prometheus_client.registry import Collector
 
 from hub.config.model import Settings
 from hub.errors import HubError
+from hub.health import DEAD_WINDOW
 from hub.metrics import names as n
 from hub.metrics.states import (
     FlowRuns,
-    flow_failing,
-    flow_stale,
+    flow_state,
     parse_time,
     system_last_sync,
     system_states,
@@ -43,12 +43,23 @@ def _direction(stage: str) -> str:
     return "out" if stage == "write" else "in"
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(when: datetime) -> str:
+    """The store's timestamp form, to compare with its columns."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class StoreCollector(Collector):
     """Store- and broker-derived gauges for one hub."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
         self.settings = settings
         self.store = store
+        self.clock = clock  # "now" for staleness and new dead letters (tests pin it)
         self._redis: Any = None
 
     def connector_of(self, system: str) -> str:
@@ -63,20 +74,29 @@ class StoreCollector(Collector):
 
     # -- store -----------------------------------------------------------------------------
 
-    def read_runs(self) -> tuple[dict[str, FlowRuns], list[tuple[str, str, str, str, int]]]:
-        """Each flow's newest runs and the open dead letters, from the store."""
+    def read_runs(self, now: datetime
+                  ) -> tuple[dict[str, FlowRuns], list[tuple[str, str, str, str, int]]]:
+        """Each flow's newest runs and new dead letters, and the open dead letters."""
         runs: dict[str, FlowRuns] = {}
         with self.store.connect() as conn:
+            # The same queries hub.insights.facts.gather reads for the dashboard.
+            summary = self.store.dead_letter_summary(conn, _iso(now - DEAD_WINDOW))
+            new: dict[str, int] = {}
+            for row in summary:
+                new[str(row.flow)] = new.get(str(row.flow), 0) + int(row.new or 0)
             for flow in self.settings.flows:
                 status, finished, through = self.store.flow_run_times(conn, flow)
-                runs[flow] = FlowRuns(status, parse_time(finished), parse_time(through))
-            backlog = self.store.open_dead_letter_counts(conn)
+                runs[flow] = FlowRuns(status, parse_time(finished), parse_time(through),
+                                      new.get(flow, 0))
+        backlog = [(str(r.flow), str(r.system), str(r.entity), str(r.stage), int(r.total))
+                   for r in summary]
         return runs, backlog
 
     def _store_series(self) -> Iterator[Any]:
         up = GaugeMetricFamily(n.STORE_UP.name, n.STORE_UP.help)
+        now = self.clock()
         try:
-            runs, backlog = self.read_runs()
+            runs, backlog = self.read_runs(now)
         except HubError as exc:
             log.warning("metrics: the store did not answer: %s", exc)
             up.add_metric([], 0)
@@ -84,7 +104,6 @@ class StoreCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-        now = datetime.now(UTC)
         last, failing, stale = _gauge(n.LAST_SUCCESS), _gauge(n.FLOW_FAILING), \
             _gauge(n.FLOW_STALE)
         for name, flow in self.settings.flows.items():
@@ -92,8 +111,9 @@ class StoreCollector(Collector):
             got = runs.get(name)
             through = got.last_through if got else None
             last.add_metric(labels, through.timestamp() if through else 0.0)
-            failing.add_metric(labels, 1.0 if flow_failing(got) else 0.0)
-            stale.add_metric(labels, 1.0 if flow_stale(flow, got, now) else 0.0)
+            state = flow_state(flow, got, now)
+            failing.add_metric(labels, 1.0 if state == "failing" else 0.0)
+            stale.add_metric(labels, 1.0 if state == "stale" else 0.0)
         yield from (last, failing, stale)
         dead = _gauge(n.DEAD_LETTERS_OPEN)
         for flow_name, system, entity, stage, count in backlog:

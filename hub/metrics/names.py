@@ -53,15 +53,18 @@ LAST_SUCCESS = Spec("liaison_flow_last_success_timestamp_seconds", "gauge", FLOW
                     "When the flow's newest run that went through (succeeded or partial) "
                     "finished; 0 if none has.", "store")
 FLOW_FAILING = Spec("liaison_flow_failing", "gauge", FLOW_LABELS,
-                    "1 when the flow's newest finished run failed.", "store")
+                    "1 when an enabled flow is failing: its newest finished run failed, or "
+                    "records dead-lettered in the last 24 h are still open.", "store")
 FLOW_STALE = Spec("liaison_flow_stale", "gauge", FLOW_LABELS,
-                  "1 when an enabled flow has no run that went through since its schedule's "
-                  "second-newest slot (24 h for unscheduled flows).", "store")
+                  "1 when an enabled flow, not failing, has no run that went through "
+                  "(succeeded or partial) since its schedule's third-newest slot (24 h for "
+                  "unscheduled flows), or never had one.", "store")
 DEAD_LETTERS_OPEN = Spec("liaison_dead_letters_open", "gauge", RECORD_LABELS,
                          "Dead letters waiting to be replayed or discarded (the backlog).",
                          "store")
 SYSTEMS = Spec("liaison_systems", "gauge", ("state",),
-               "Declared systems by state: healthy, failing, stale, disconnected.", "store")
+               "Declared systems by state: healthy, failing, stale, disconnected (no "
+               "connection, or no enabled flow uses it).", "store")
 SYSTEM_STATE = Spec("liaison_system_state", "gauge", (*CALL_LABELS, "state"),
                     "1 for the state each declared system is in, 0 for the others.", "store")
 SYSTEM_LAST_SYNC = Spec("liaison_system_last_sync_timestamp_seconds", "gauge", CALL_LABELS,

@@ -612,10 +612,11 @@ class Store:
         return list(conn.execute(q))
 
     def last_success(self, conn: Connection) -> dict[str, str]:
-        """Per flow, when its last successful run finished."""
+        """Per flow, when its last run that went through (succeeded or partial, as
+        hub.health defines a success) finished."""
         c = t.runs.c
-        q = (select(c.flow, func.max(c.finished_at)).where(c.status == "succeeded")
-             .group_by(c.flow))
+        q = (select(c.flow, func.max(c.finished_at))
+             .where(c.status.in_(("succeeded", "partial"))).group_by(c.flow))
         return {row[0]: row[1] for row in conn.execute(q)}
 
     def run_status_counts(self, conn: Connection, flow: str, since: str) -> dict[str, int]:

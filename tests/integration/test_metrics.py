@@ -147,17 +147,30 @@ def test_store_gauges_backlog_last_success_and_system_states(
     last = value(s, "liaison_flow_last_success_timestamp_seconds", flow="crm-to-sheet",
                  entity="contact")
     assert t0 - 1 <= last <= time.time() + 1
-    # A partial run went through: its dead letters are the backlog, not a stale flow.
+    # A partial run went through: a success, not a stale flow (hub.health)...
     assert value(s, "liaison_flow_last_success_timestamp_seconds",
                  flow="suppliers-to-sheet") >= t0 - 1
+    assert value(s, "liaison_flow_stale", flow="suppliers-to-sheet") == 0
     assert value(s, "liaison_dead_letters_open", **SUPPLIERS, direction="in") == 1
     assert value(s, "liaison_dead_letters_open", direction="out") == 0
+    # ...but the record it dead-lettered is new: dead letters are growing, so it is failing,
+    # as the dashboard says too.
+    assert value(s, "liaison_flow_failing", flow="suppliers-to-sheet") == 1
+    assert value(s, "liaison_system_state", system="suppliers", state="failing") == 1
     assert value(s, "liaison_system_state", system="mailbox", state="disconnected") == 1
     assert value(s, "liaison_system_state", system="crm", state="healthy") == 1
-    assert value(s, "liaison_systems", state="healthy") == 3
+    assert value(s, "liaison_systems", state="failing") == 2  # suppliers and sheet
     assert value(s, "liaison_systems", state="disconnected") == 1
     assert value(s, "liaison_flow_stale", flow="crm-to-sheet") == 0
     assert value(s, "liaison_system_last_sync_timestamp_seconds", system="sheet") >= t0 - 1
+
+    # The bad row is given up on: nothing grows any more, every connected system is healthy.
+    with hub.store.begin() as conn:
+        for row in hub.store.list_dead_letters(conn, flow="suppliers-to-sheet"):
+            hub.store.resolve_dead_letter(conn, int(row.id), "discarded")
+    s = hub.scrape()
+    assert value(s, "liaison_flow_failing", flow="suppliers-to-sheet") == 0
+    assert value(s, "liaison_systems", state="healthy") == 3
 
     # The CRM token is revoked: the next run fails, and so do the systems it touches.
     monkeypatch.setenv(TOKEN_VAR, "revoked-token")

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from hub.config import loads
 from hub.config.model import Settings
+from hub.health import stale_since
 from hub.insights import judge, overview
 from hub.insights.facts import DeadGroup, Facts, FlowFacts, RunFact, gather, iso
-from hub.insights.health import flow_view, silo_map, since_text, stale_since
+from hub.insights.health import flow_view, silo_map, since_text
 from hub.insights.listings import dead_letter_rows, parse_time, run_problem, run_rows
 from hub.insights.maturity import PHASES, Measures
 from hub.insights.maturity import judge as judge_maturity
@@ -215,6 +216,19 @@ def test_silos_are_ranked_by_the_records_they_would_join(landscape: Settings) ->
     assert "give it a flow" in silos[0].title and "connection" in silos[1].title
     assert "join 1,200 records" in silos[1].detail
     assert "new kind of record" in silos[2].detail
+
+
+def test_a_silo_step_does_not_call_a_failing_flow_syncing(landscape: Settings) -> None:
+    facts = Facts(NOW, {"contacts": ran("failed", success=ago(minutes=20)),
+                        "companies": ran("partial", success=ago(minutes=9))},
+                  records={"contact": 1200, "company": 300})
+    silos = {s.subject: s for s in next_steps(landscape, facts) if s.kind == "connect-silo"}
+    assert "with 2 enabled flows (1 syncing, 1 failing) and join 1,500" in silos["erp"].detail
+    assert "with 1 enabled flow (failing) and join 1,200" in silos["mailbox"].detail
+    never = {s.subject: s for s in next_steps(landscape, Facts(NOW, records={"contact": 1}))
+             if s.kind == "connect-silo"}
+    assert "with 1 enabled flow (stale)" in never["mailbox"].detail
+    assert not any("running" in s.detail for s in [*silos.values(), *never.values()])
 
 
 def test_steps_come_most_urgent_kind_first(landscape: Settings) -> None:

@@ -1,4 +1,5 @@
-"""The parts of hub.metrics that are plain logic: staleness and system states, the quota
+"""The parts of hub.metrics that are plain logic: staleness and system states (judged by
+hub.health; tests/unit/test_health_rules.py checks the collector against the dashboard), the quota
 headers hub.http reports, the call listener against a real loopback server (timeouts,
 refused connections, 5xx, 429), the per-commit tally, multiprocess file names."""
 
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from hub.config import loads
 from hub.config.model import RetryPolicy
 from hub.errors import RateLimited, TransientError
+from hub.health import stale_since
 from hub.http import (
     CallOutcome,
     add_call_listener,
@@ -27,7 +29,7 @@ from hub.http import (
     remove_call_listener,
 )
 from hub.metrics import multiproc
-from hub.metrics.states import FlowRuns, flow_stale, stale_since, system_states
+from hub.metrics.states import FlowRuns, flow_state, system_states
 from hub.sync.hooks import IN_COLUMNS, RunCounts, Tally
 
 NOW = datetime(2026, 11, 23, 12, 7, tzinfo=UTC)  # a Monday
@@ -51,26 +53,28 @@ def _settings(tmp: Path):  # type: ignore[no-untyped-def]
     return loads(CONFIG, file=str(tmp / "hub.yaml"))
 
 
-def _runs(status: str | None, through_ago: timedelta | None) -> FlowRuns:
+def _runs(status: str | None, through_ago: timedelta | None, new_dead: int = 0) -> FlowRuns:
     through = NOW - through_ago if through_ago is not None else None
-    return FlowRuns(status, NOW, through)
+    return FlowRuns(status, NOW, through, new_dead)
 
 
 @pytest.mark.parametrize(("schedule", "expected"), [
-    ("*/15 * * * *", datetime(2026, 11, 23, 11, 45, tzinfo=UTC)),
-    ("0 * * * *", datetime(2026, 11, 23, 11, 0, tzinfo=UTC)),
-    ("0 6 * * mon-fri", datetime(2026, 11, 20, 6, 0, tzinfo=UTC)),  # the Friday before
+    ("*/15 * * * *", datetime(2026, 11, 23, 11, 30, tzinfo=UTC)),
+    ("0 * * * *", datetime(2026, 11, 23, 10, 0, tzinfo=UTC)),
+    ("0 6 * * mon-fri", datetime(2026, 11, 19, 6, 0, tzinfo=UTC)),  # Thursday: 3 slots back
     (None, NOW - timedelta(hours=24)),
 ])
-def test_a_flow_is_stale_from_its_schedules_second_newest_slot(
+def test_a_flow_is_stale_from_its_schedules_third_newest_slot(
         tmp_path: Path, schedule: str | None, expected: datetime) -> None:
     flow = _settings(tmp_path).flow("contacts")
     flow = type(flow)(**{**flow.__dict__, "schedule": schedule})
     assert stale_since(flow, NOW) == expected
-    assert not flow_stale(flow, FlowRuns("succeeded", NOW, expected + timedelta(seconds=1)),
-                          NOW)
-    assert flow_stale(flow, FlowRuns("succeeded", NOW, expected - timedelta(seconds=1)), NOW)
-    assert flow_stale(flow, None, NOW)  # never ran
+    just_in = expected + timedelta(seconds=1)
+    assert flow_state(flow, FlowRuns("succeeded", NOW, just_in), NOW) == "healthy"
+    assert flow_state(flow, FlowRuns("partial", NOW, just_in), NOW) == "healthy"
+    too_old = expected - timedelta(seconds=1)
+    assert flow_state(flow, FlowRuns("partial", NOW, too_old), NOW) == "stale"
+    assert flow_state(flow, None, NOW) == "stale"  # never ran
 
 
 @pytest.mark.parametrize(("contacts", "invoices", "expected"), [
@@ -82,12 +86,16 @@ def test_a_flow_is_stale_from_its_schedules_second_newest_slot(
      {"crm": "stale", "sheet": "stale", "books": "healthy"}),
     (None, _runs("failed", timedelta(hours=30)),
      {"crm": "stale", "sheet": "failing", "books": "failing"}),
+    # partial with records newly dead-lettered: the dead letters are growing
+    (_runs("succeeded", timedelta(minutes=10)), _runs("partial", timedelta(hours=2), 3),
+     {"crm": "healthy", "sheet": "failing", "books": "failing"}),
 ])
 def test_system_states(tmp_path: Path, contacts: FlowRuns | None, invoices: FlowRuns,
                        expected: dict[str, str]) -> None:
     runs = {"invoices": invoices, **({"contacts": contacts} if contacts else {})}
     states = system_states(_settings(tmp_path), runs, NOW)
-    assert states == {**expected, "lonely": "stale", "mailbox": "disconnected"}
+    # lonely is connected but only a paused flow uses it: a silo, like mailbox
+    assert states == {**expected, "lonely": "disconnected", "mailbox": "disconnected"}
 
 
 def test_quota_headers_of_each_vendor() -> None:
