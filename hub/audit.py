@@ -39,6 +39,12 @@ def _top(name: str) -> str:
 FREE_FORM = frozenset({"custom"})
 
 
+@functools.lru_cache(maxsize=1024)
+def _needs_look(names: tuple[str, ...]) -> tuple[str, ...]:
+    # Records of one mapping have a handful of distinct field sets: each is checked once.
+    return tuple(n for n in names if _secret_name(n) or n in FREE_FORM)
+
+
 def _has_sensitive_below(top: str, sensitive: frozenset[str]) -> bool:
     # Mappings mark nested paths sensitive as "line_items[].x" or "custom.x".
     return any(p != top and _top(p) == top for p in sensitive)
@@ -66,13 +72,14 @@ def redact_diff(diff: Mapping[str, Any], sensitive: frozenset[str], *,
     system) is walked in full.
     """
     if canonical and not sensitive:
-        # The usual case: top-level canonical names (checked once each, cached) and only
-        # the free-form `custom` walked.
+        # The usual case: top-level canonical names, and only the free-form `custom`
+        # walked. Which names need a look is decided once per set of names (cached).
         out = dict(diff)
-        for name, change in diff.items():
+        for name in _needs_look(tuple(diff)):
+            change = diff[name]
             if _secret_name(name):
                 out[name] = [REDACTED if v is not None else None for v in change]
-            elif name in FREE_FORM:
+            else:
                 out[name] = [_redact_value(name, v, sensitive) for v in change]
         return out
     out = {}
@@ -102,10 +109,9 @@ class AuditObserver(Observer):
         """Append the page's changes to the chain (skipped in a dry run)."""
         if run.dry_run or not changes:
             return
-        events = [AuditInput(entity=c.entity, action=c.action, canonical_id=c.canonical_id,
-                             system=c.system, external_id=c.external_id,
-                             diff=redact_diff(c.diff, c.sensitive,
-                                              canonical=not c.action.startswith("write.")),
-                             run_id=run.run_id,
-                             flow=run.flow) for c in changes]
+        run_id, flow = run.run_id, run.flow
+        events = [AuditInput(c.entity, c.action, c.canonical_id, c.system, c.external_id,
+                             redact_diff(c.diff, c.sensitive,
+                                         canonical=not c.action.startswith("write.")),
+                             run_id, flow) for c in changes]
         self.store.append_audit(conn, events)

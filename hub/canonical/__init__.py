@@ -4,12 +4,13 @@ A canonical record is an envelope managed by the engine (ENVELOPE_FIELDS) plus t
 fields a mapping produces. Schemas live in ``schemas/<entity>.v1.json`` (draft 2020-12).
 """
 
-from hub.canonical.fingerprint import fingerprint
+from hub.canonical.fingerprint import fingerprint, fingerprint_json, stable_json
 from hub.canonical.match import (
     MATCH_KEYS,
     NORMALISERS,
     MatchKey,
     UnknownMatchKeyError,
+    match_selector,
     match_values,
     normalise_domain,
     normalise_match_value,
@@ -41,11 +42,14 @@ __all__ = [
     "data_schema",
     "field_schema",
     "fingerprint",
+    "fingerprint_json",
     "get_validator",
+    "match_selector",
     "match_values",
     "normalise_domain",
     "normalise_match_value",
     "parse_path",
     "record_schema",
+    "stable_json",
     "validate",
 ]

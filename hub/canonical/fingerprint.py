@@ -10,6 +10,16 @@ import orjson
 _SORTED = orjson.OPT_SORT_KEYS
 
 
+def stable_json(data: dict[str, Any]) -> bytes:
+    """The data as JSON with keys sorted: the bytes a fingerprint is taken of."""
+    return orjson.dumps(data, option=_SORTED)
+
+
+def fingerprint_json(text: bytes) -> str:
+    """The fingerprint of `stable_json` bytes (to store the JSON and its hash from one dump)."""
+    return sha256(text).hexdigest()[:32]
+
+
 def fingerprint(data: dict[str, Any]) -> str:
     """Stable 32-hex-char hash of the data; key order does not matter, every value does."""
     return sha256(orjson.dumps(data, option=_SORTED)).hexdigest()[:32]

@@ -107,10 +107,8 @@ _COMPILED: dict[str, tuple[tuple[str, Callable[[Any], str | None]], ...]] = {
 }
 
 
-def match_values(
-    entity: str, data: Mapping[str, Any], names: Iterable[str] | None = None
-) -> dict[str, str]:
-    """Normalised match values of `data` (empty ones left out); `names` limits which keys."""
+def _selected(entity: str, names: Iterable[str] | None
+              ) -> tuple[tuple[str, Callable[[Any], str | None]], ...]:
     compiled = _COMPILED.get(entity)
     if compiled is None:
         check_entity(entity)
@@ -124,12 +122,42 @@ def match_values(
                 f"unknown match key {', '.join(sorted(map(repr, unknown)))} for {entity}; "
                 f"known match keys: {known}")
         compiled = tuple(item for item in compiled if item[0] in wanted)
+    return compiled
+
+
+def match_values(
+    entity: str, data: Mapping[str, Any], names: Iterable[str] | None = None
+) -> dict[str, str]:
+    """Normalised match values of `data` (empty ones left out); `names` limits which keys."""
     out: dict[str, str] = {}
-    for name, value in compiled:
+    for name, value in _selected(entity, names):
         found = value(data)
         if found is not None:
             out[name] = found
     return out
+
+
+def match_selector(entity: str, names: Iterable[str] | None = None
+                   ) -> Callable[[Mapping[str, Any]], dict[str, str]]:
+    """`match_values` for one entity and selection, with the names checked once (for the
+    per-record path); UnknownMatchKeyError right away for an unknown name."""
+    compiled = _selected(entity, names)
+    if len(compiled) == 1:
+        ((only, value),) = compiled
+
+        def one(data: Mapping[str, Any]) -> dict[str, str]:
+            found = value(data)
+            return {} if found is None else {only: found}
+        return one
+
+    def many(data: Mapping[str, Any]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, get in compiled:
+            found = get(data)
+            if found is not None:
+                out[name] = found
+        return out
+    return many
 
 
 def normalise_match_value(entity: str, name: str, value: Any) -> str | None:

@@ -145,6 +145,7 @@ class CompiledMapping:
         self._skip = skip_when
         self._only = only_when
         self._match = match
+        self._match_keys: Callable[[Mapping[str, Any]], dict[str, str]] | None = None
         self._constants = constants
 
     def __repr__(self) -> str:
@@ -233,9 +234,12 @@ class CompiledMapping:
 
     def match_keys(self, data: Mapping[str, Any]) -> dict[str, str]:
         """The normalised match values of canonical data (this mapping's `match` selection)."""
-        from hub.canonical import match_values
+        select = self._match_keys
+        if select is None:  # built on first use; hub.canonical is imported lazily here
+            from hub.canonical import match_selector
 
-        return match_values(self.entity, data, self._match)
+            select = self._match_keys = match_selector(self.entity, self._match)
+        return select(data)
 
 
 # ---------------------------------------------------------------- compiler
@@ -541,6 +545,19 @@ def _in_step(f: FieldSpec, canon: str, npath: str, get: Getter, set_: Setter,
             if v is not MISSING and (v is not None or not nested):
                 set_(data, v)
         return plain
+    if chain is not None and not (required or fills or ref or test):
+        # Transforms only (trim, phone, country...): `step` below without its other checks.
+        def chained(native: Any, data: dict[str, Any], refs: Refs) -> None:
+            v = get(native)
+            if v is MISSING:
+                return
+            try:
+                v = chain(v)
+            except RecordMappingError as exc:
+                raise _Failed(canon, npath, str(exc)) from None
+            if v is not None or not nested:
+                set_(data, v)
+        return chained
 
     def step(native: Any, data: dict[str, Any], refs: Refs) -> None:
         if test is not None and not test(native):

@@ -181,6 +181,10 @@ def compile_getter(path: str | tuple[Segment, ...]) -> Getter:
             return _get_key1(names[0])
         if len(names) == 2:
             return _get_key2(names[0], names[1])
+    if not any(isinstance(s, Select) for s in segs):
+        return _get_keys_and_indexes(tuple(
+            (s.name, -1) if isinstance(s, Key) else ("", s.index)
+            for s in segs if isinstance(s, Key | Index)))
     steps = tuple(_get_step(s) for s in segs)
 
     def get(obj: Any) -> Any:
@@ -215,6 +219,25 @@ def _get_key2(k1: str, k2: str) -> Getter:
         else:
             mid = first(obj)
         return MISSING if mid is MISSING else second(mid)
+    return get
+
+
+def _get_keys_and_indexes(plan: tuple[tuple[str, int], ...]) -> Getter:
+    # `associations.companies.results[0].id` in one loop: the steps of _get_step (a key
+    # into an object, an index into a list), without a function call for each.
+    def get(obj: Any) -> Any:
+        for key, index in plan:
+            if index < 0:
+                if not isinstance(obj, dict):
+                    return MISSING
+                obj = obj.get(key, MISSING)
+                if obj is MISSING:
+                    return MISSING
+            elif isinstance(obj, list) and index < len(obj):
+                obj = obj[index]
+            else:
+                return MISSING
+        return obj
     return get
 
 
@@ -263,6 +286,11 @@ def compile_setter(path: str | tuple[Segment, ...]) -> Setter:
         def set1(obj: Any, value: Any) -> None:
             obj[k] = value
         return set1
+    if len(segs) == 2 and isinstance(segs[0], Key) and isinstance(segs[1], Key):
+        return _set_key_key(segs[0].name, segs[1].name)
+    if (len(segs) == 3 and isinstance(segs[0], Key) and isinstance(segs[1], Select)
+            and isinstance(segs[2], Key)):
+        return _set_key_select_key(segs[0].name, segs[1], segs[2].name)
     descend = tuple(_descend_step(seg, nxt) for seg, nxt in itertools.pairwise(segs))
     last = _final_step(segs[-1])
     if len(descend) == 1:
@@ -277,6 +305,33 @@ def compile_setter(path: str | tuple[Segment, ...]) -> Setter:
             obj = step(obj)
         last(obj, value)
     return set_
+
+
+# The two shapes canonical paths mostly have (`custom.x`, `emails[type=work].address`),
+# as one function each: the same steps as _descend_step/_final_step, without a call per step.
+
+def _set_key_key(k1: str, k2: str) -> Setter:
+    def set_kk(obj: Any, value: Any) -> None:
+        child = obj.get(k1)
+        if not isinstance(child, dict):
+            child = obj[k1] = {}
+        child[k2] = value
+    return set_kk
+
+
+def _set_key_select_key(k1: str, sel: Select, k2: str) -> Setter:
+    key, wanted = sel.key, sel.value
+
+    def set_ksk(obj: Any, value: Any) -> None:
+        items = obj.get(k1)
+        if not isinstance(items, list):
+            items = obj[k1] = []
+        for item in items:
+            if isinstance(item, dict) and _matches(item.get(key), wanted):
+                item[k2] = value
+                return
+        items.append({key: wanted, k2: value})
+    return set_ksk
 
 
 def _new_container(nxt: Segment) -> Callable[[], Any]:

@@ -12,20 +12,23 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from operator import itemgetter
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Table, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from hub.errors import StoreError, StoreUnavailable
+from hub.store import checkpoint
 from hub.store import tables as t
-from hub.store.db import ensure_ready, make_engine, migrate, redact_url
+from hub.store.db import ensure_ready, make_engine, migrate, redact_url, sqlite_file
 
 T = TypeVar("T")
 IN_CHUNK = 500  # stay well below SQLite's bound-parameter limit
+AUDIT_CHUNK = 5000  # audit events a chain check reads per (short) transaction
 
 
 def now_iso() -> str:
@@ -54,14 +57,16 @@ def encode_sources(sources: Mapping[str, Sequence[Any]]) -> str:
     `{"a": P, "b": P, "c": Q}` is stored as `[[["a", "b"], *P], [["c"], *Q]]`. A record
     read from one system has one provenance for all its fields, so this is a fraction of
     the size of the field-by-field form (records are the largest table the hot path
-    writes). Fields are grouped by the provenance *object* (the merge shares one list
-    among the fields it sets), which costs no hashing; equal but separate lists are
-    simply stored in separate groups.
+    writes). One provenance for every field is checked in C; otherwise fields are grouped
+    by the provenance *object* (the merge shares one list among the fields it sets), which
+    costs no hashing: equal but separate lists are simply stored in separate groups.
     """
     if not sources:
         return "[]"
-    if len(set(map(id, sources.values()))) == 1:  # the usual case, without a Python loop
-        return orjson.dumps([[list(sources), *next(iter(sources.values()))]]).decode()
+    provs = list(sources.values())
+    first = provs[0]
+    if provs.count(first) == len(provs):  # the usual case, without a Python loop
+        return orjson.dumps([[list(sources), *first]]).decode()
     groups: dict[int, list[Any]] = {}
     for name, prov in sources.items():
         group = groups.get(id(prov))
@@ -93,17 +98,18 @@ def _chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
         yield items[i:i + size]
 
 
-@dataclass(frozen=True)
-class LinkRow:
-    """A record's id in one system, and the fingerprint of it as that system sees it."""
+class LinkRow(NamedTuple):
+    """A record's id in one system, and the fingerprint of it as that system sees it.
+
+    NamedTuples here and below: the hot path makes one per record looked up.
+    """
 
     canonical_id: str
     external_id: str
     fingerprint: str
 
 
-@dataclass(frozen=True)
-class RecordRow:
+class RecordRow(NamedTuple):
     """A canonical record as stored."""
 
     id: str
@@ -117,9 +123,11 @@ class RecordRow:
     updated_at: str
 
 
-@dataclass(frozen=True)
-class AuditInput:
-    """An audit event before the chain assigns its sequence number and hash."""
+class AuditInput(NamedTuple):
+    """An audit event before the chain assigns its sequence number and hash.
+
+    A NamedTuple (one is made per change on the hot path; cheaper than a frozen dataclass).
+    """
 
     entity: str
     action: str
@@ -133,12 +141,31 @@ class AuditInput:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """The outcome of checking the audit chain."""
+    """The outcome of checking the audit chain.
+
+    `checked`: the events this check re-hashed (on failure: those before `bad_seq`).
+    `trusted`: the check started after event `trusted`, whose stored hash it compared with
+    the checkpoint; events 1..trusted were found intact by the check at `trusted_at` and
+    were not read again (0: a full check from event 1).
+    """
 
     ok: bool
     checked: int
     bad_seq: int | None = None
     message: str = ""
+    trusted: int = 0
+    trusted_at: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditCheckpoint:
+    """How far the audit chain was last found intact (the one row of audit_verified)."""
+
+    seq: int  # events 1..seq were found intact at verified_at
+    hash: str  # event seq's hash then
+    verified_at: str
+    full_seq: int  # the last full check that passed read events 1..full_seq (0: none)
+    full_at: str | None
 
 
 def event_hash(prev_hash: str, seq: int, at: str, run_id: int | None, flow: str | None,
@@ -160,6 +187,10 @@ class Store:
         self.dialect = self.engine.dialect.name
         self._mark = "?" if self.dialect == "sqlite" else "%s"  # the driver's placeholder
         self._upserts: dict[tuple[Any, ...], str] = {}
+        # An SQLite file's log is checkpointed in the background (hub.store.checkpoint).
+        self._wal_path = sqlite_file(self.engine)
+        if self._wal_path is not None:
+            checkpoint.watch(self._wal_path)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -174,6 +205,9 @@ class Store:
 
     def close(self) -> None:
         """Close every pooled connection."""
+        if self._wal_path is not None:
+            checkpoint.unwatch(self._wal_path)
+            self._wal_path = None
         self.engine.dispose()
 
     def ping(self) -> None:
@@ -235,7 +269,9 @@ class Store:
             sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks}) "
                    f"ON CONFLICT ({conflict}) {action}")
             self._upserts[shape] = sql
-        conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+        pick = itemgetter(*cols)  # a row's values as a tuple, in C
+        conn.exec_driver_sql(sql, list(map(pick, rows)) if len(cols) > 1 else
+                             [(pick(r),) for r in rows])
 
     def _select_in(self, conn: Connection, sql: str, params: Sequence[Any],
                    values: Sequence[Any]) -> list[Any]:
@@ -763,13 +799,14 @@ class Store:
             seq, prev = int(head[0]), str(head[1])
         at = now_iso()
         rows = []
-        for ev in events:
+        to_json, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS  # `dumps`, without a call
+        for entity, action, canonical_id, system, external_id, change, run_id, flow in events:
             seq += 1
-            diff = dumps(ev.diff or {})
-            digest = event_hash(prev, seq, at, ev.run_id, ev.flow, ev.entity, ev.canonical_id,
-                                ev.system, ev.external_id, ev.action, diff)
-            rows.append((seq, at, ev.run_id, ev.flow, ev.entity, ev.canonical_id, ev.system,
-                         ev.external_id, ev.action, diff, prev, digest))
+            diff = to_json(change or {}, option=sort_keys).decode()
+            digest = event_hash(prev, seq, at, run_id, flow, entity, canonical_id, system,
+                                external_id, action, diff)
+            rows.append((seq, at, run_id, flow, entity, canonical_id, system, external_id,
+                         action, diff, prev, digest))
             prev = digest
         m = self._mark
         conn.exec_driver_sql(
@@ -816,36 +853,142 @@ class Store:
                                                                     c.at >= since)
         return int(conn.execute(q).scalar_one())
 
-    def verify_audit(self, progress: Callable[[int], None] | None = None) -> VerifyResult:
-        """Recompute the chain; report the first event that was changed, removed or moved."""
-        c = t.audit_events.c
+    def audit_checkpoint(self) -> AuditCheckpoint | None:
+        """How far the chain was last found intact; None: never, or a check failed since."""
         with self.connect() as conn:
-            head = conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash)).first()
-            prev, expected, checked = "", 1, 0
-            q = select(t.audit_events).order_by(c.seq).execution_options(yield_per=5000)
-            for row in conn.execute(q):
-                if row.seq != expected:
-                    return VerifyResult(False, checked, expected,
-                                        f"event {expected} is missing (the next event is "
-                                        f"{row.seq}): rows were deleted or renumbered")
-                if row.prev_hash != prev:
-                    return VerifyResult(False, checked, row.seq,
-                                        f"event {row.seq} does not follow event {row.seq - 1}: "
-                                        "the chain was reordered or an event was replaced")
-                digest = event_hash(prev, row.seq, row.at, row.run_id, row.flow, row.entity,
-                                    row.canonical_id, row.system, row.external_id, row.action,
-                                    row.diff)
-                if digest != row.hash:
-                    return VerifyResult(False, checked, row.seq,
-                                        f"event {row.seq} was changed after it was written "
-                                        "(its content no longer matches its hash)")
-                prev, expected, checked = row.hash, expected + 1, checked + 1
+            row = conn.execute(select(t.audit_verified).where(
+                t.audit_verified.c.id == 1)).first()
+        if row is None:
+            return None
+        return AuditCheckpoint(int(row.seq), str(row.hash), str(row.verified_at),
+                               int(row.full_seq), row.full_at)
+
+    def audit_head_seq(self) -> int:
+        """The chain's last sequence number (0: no events yet)."""
+        with self.connect() as conn:
+            seq = conn.execute(select(t.audit_head.c.seq).where(t.audit_head.c.id == 1))\
+                .scalar()
+        return int(seq or 0)
+
+    def verify_audit(self, progress: Callable[[int], None] | None = None, *,
+                     since_checkpoint: bool = False) -> VerifyResult:
+        """Recompute the chain; report the first event that was changed, removed or moved.
+
+        Full (the default): every event from 1 to the chain's head, ignoring any checkpoint.
+        `since_checkpoint`: only the events after the checkpoint (`audit_checkpoint()`),
+        starting from its hash, after checking that the checkpoint's event still has that
+        hash (an edit of it, or a chain recomputed from it or earlier, is caught); without
+        a checkpoint this is a full check.
+
+        What it trusts: the incremental check takes the events up to the checkpoint as they
+        were when an earlier check found them intact. An edit of an older, already-verified
+        event is NOT seen by it; the next full check finds it (`hub audit verify` does a full
+        check: run it daily). Neither kind of check defends against someone who can write
+        the database and recomputes every hash after the event they changed (and the
+        checkpoint row): the chain is not anchored outside the database.
+
+        The check reads events up to the head it saw when it started, in short
+        transactions of AUDIT_CHUNK events (never a whole-trail lock or snapshot), so
+        events appended meanwhile are left for the next check. A check that passes moves
+        the checkpoint to the head it checked (a full one also records itself as the last
+        full check); a check that fails removes the checkpoint, so nothing is trusted until
+        a full check passes again.
+        """
+        with self.connect() as conn:
+            # One statement: the head and the newest event are seen in the same snapshot
+            # (an append writes both in one transaction).
+            ends = conn.exec_driver_sql(
+                "SELECT (SELECT seq FROM audit_head WHERE id = 1), "
+                "(SELECT hash FROM audit_head WHERE id = 1), "
+                "(SELECT max(seq) FROM audit_events)").one()
+        head_seq, head_hash, newest = int(ends[0] or 0), str(ends[1] or ""), int(ends[2] or 0)
+        cp = self.audit_checkpoint() if since_checkpoint else None
+        result = self._verify_chain(head_seq, head_hash, newest, cp, progress)
+        self._record_verification(result, head_seq, head_hash)
+        return result
+
+    _AUDIT_COLS = ("seq, at, run_id, flow, entity, canonical_id, system, external_id, action, "
+                   "diff, prev_hash, hash")
+
+    def _verify_chain(self, head_seq: int, head_hash: str, newest: int,
+                      cp: AuditCheckpoint | None,
+                      progress: Callable[[int], None] | None) -> VerifyResult:
+        m = self._mark
+        trusted, trusted_at, prev = 0, None, ""
+
+        def broken(bad: int | None, checked: int, message: str) -> VerifyResult:
+            return VerifyResult(False, checked, bad, message, trusted, trusted_at)
+
+        if newest > head_seq:
+            return broken(head_seq + 1, 0, f"event {head_seq + 1} is after the chain's end "
+                          f"(event {head_seq}): it was added outside Liaison")
+        if cp is not None and cp.seq > 0:
+            trusted, trusted_at = cp.seq, cp.verified_at
+            if head_seq < cp.seq:
+                return broken(head_seq + 1, 0, f"the chain ends at event {head_seq} but events "
+                              f"up to {cp.seq} were verified at {cp.verified_at}: the newest "
+                              "events were removed")
+            with self.connect() as conn:
+                row = conn.exec_driver_sql(f"SELECT {self._AUDIT_COLS} FROM audit_events "
+                                           f"WHERE seq = {m}", (cp.seq,)).first()
+            if row is None:
+                return broken(cp.seq, 0, f"event {cp.seq} (the last one verified, at "
+                              f"{cp.verified_at}) is missing: rows were deleted or renumbered")
+            if event_hash(row[10], *row[:10]) != row[11]:
+                return broken(cp.seq, 0, f"event {cp.seq} was changed after it was written "
+                              "(its content no longer matches its hash)")
+            if row[11] != cp.hash:
+                return broken(cp.seq, 0, f"event {cp.seq} no longer has the hash it had when "
+                              f"it was verified at {cp.verified_at}: it was rewritten and "
+                              "the chain's hashes recomputed")
+            prev = cp.hash
+        expected, checked = trusted + 1, 0
+        while expected <= head_seq:
+            with self.connect() as conn:
+                rows = conn.exec_driver_sql(
+                    f"SELECT {self._AUDIT_COLS} FROM audit_events WHERE seq >= {m} AND "
+                    f"seq <= {m} ORDER BY seq LIMIT {AUDIT_CHUNK}", (expected, head_seq)).all()
+            if not rows:
+                break
+            for row in rows:
+                seq = row[0]
+                if seq != expected:
+                    return broken(expected, checked, f"event {expected} is missing (the next "
+                                  f"event is {seq}): rows were deleted or renumbered")
+                if row[10] != prev:
+                    return broken(seq, checked, f"event {seq} does not follow event "
+                                  f"{seq - 1}: the chain was reordered or an event was replaced")
+                if event_hash(prev, *row[:10]) != row[11]:
+                    return broken(seq, checked, f"event {seq} was changed after it was "
+                                  "written (its content no longer matches its hash)")
+                prev, expected, checked = row[11], expected + 1, checked + 1
                 if progress and checked % 10000 == 0:
                     progress(checked)
-            head_seq = int(head.seq) if head else 0
-            head_hash = str(head.hash) if head else ""
-            if head_seq != checked or head_hash != prev:
-                return VerifyResult(False, checked, checked + 1 if head_seq > checked else None,
-                                    f"the chain should end at event {head_seq} but ends at "
-                                    f"{checked}: the newest events were removed or altered")
-            return VerifyResult(True, checked)
+        if expected - 1 != head_seq or prev != head_hash:
+            return broken(min(expected, head_seq), checked,
+                          f"the chain should end at event {head_seq} but ends at "
+                          f"{expected - 1}: the newest events were removed or altered")
+        return VerifyResult(True, checked, None, "", trusted, trusted_at)
+
+    def _record_verification(self, result: VerifyResult, head_seq: int,
+                             head_hash: str) -> None:
+        """Move the checkpoint after a check that passed; remove it after one that failed."""
+        with self.begin() as conn:
+            if not result.ok:
+                conn.execute(delete(t.audit_verified))
+                return
+            if head_seq == 0:
+                return
+            row = conn.execute(select(t.audit_verified).where(
+                t.audit_verified.c.id == 1)).first()
+            now = now_iso()
+            values: dict[str, Any] = {"id": 1, "seq": head_seq, "hash": head_hash,
+                                      "verified_at": now, "full_seq": 0, "full_at": None}
+            if row is not None:
+                values.update(full_seq=int(row.full_seq), full_at=row.full_at)
+                if int(row.seq) > head_seq:  # a check that started later got further: keep it
+                    values.update(seq=int(row.seq), hash=str(row.hash),
+                                  verified_at=str(row.verified_at))
+            if result.trusted == 0:
+                values.update(full_seq=head_seq, full_at=now)
+            self._upsert(conn, t.audit_verified, [values], ["id"])

@@ -181,6 +181,24 @@ class AuditHead(SQLModel, table=True):
     hash: str = Field(default="", max_length=64)
 
 
+class AuditVerified(SQLModel, table=True):
+    """How far the audit chain was last found intact (one row, id 1; none: never checked).
+
+    `seq`/`hash`: the last event of the range 1..seq found intact at `verified_at` (by a full
+    check, or by a check of the newer events that trusted an earlier one); `full_seq`/`full_at`:
+    the end and time of the last full check that passed (0/None: none since the checkpoint
+    was last reset). A check that finds the chain broken removes the row.
+    """
+
+    __tablename__ = "audit_verified"
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = Field(default="", max_length=64)
+    verified_at: str = Field(max_length=32)
+    full_seq: int = 0
+    full_at: str | None = Field(default=None, max_length=32)
+
+
 class Lease(SQLModel, table=True):
     """A time-limited right to do one thing alone (run a flow, be the scheduler).
 
@@ -221,5 +239,6 @@ dead_letters = table(DeadLetter)
 outbox = table(Outbox)
 audit_events = table(AuditEvent)
 audit_head = table(AuditHead)
+audit_verified = table(AuditVerified)
 leases = table(Lease)
 webhook_events = table(WebhookEvent)

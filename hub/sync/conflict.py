@@ -15,17 +15,15 @@ newest value is taken. On a conflict the flow's policy decides:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from hub.config.model import ConflictConfig
 
 Provenance = list[Any]  # [system, updated_at (RFC 3339), run_id]
 
 
-@dataclass(frozen=True)
-class Merged:
+class Merged(NamedTuple):
     """The result of merging: new data, new provenance and the field-level diff."""
 
     data: dict[str, Any]
@@ -79,7 +77,8 @@ class Resolver:
         if not data:  # a new record: nothing to settle, every value is simply taken
             taken: Provenance = [system, updated_at, self.run_id]
             fresh = {k: v for k, v in incoming.items() if v is not None}
-            return Merged(fresh, {**sources, **{k: taken for k in fresh}},
+            provenance = dict.fromkeys(fresh, taken)  # one list shared: see encode_sources
+            return Merged(fresh, {**sources, **provenance} if sources else provenance,
                           {k: [None, v] for k, v in fresh.items()})
         new_data = dict(data)
         new_sources = dict(sources)

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
+
+_NO_DIFF: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass
@@ -97,16 +100,19 @@ class RunInfo:
     dry_run: bool = False
 
 
-@dataclass(frozen=True)
-class Change:
-    """One change Liaison made: to a canonical record, or a write to an external system."""
+class Change(NamedTuple):
+    """One change Liaison made: to a canonical record, or a write to an external system.
+
+    A NamedTuple rather than a frozen dataclass: one is made per record changed, and a
+    frozen dataclass's __init__ costs several times a tuple's.
+    """
 
     action: str  # create|update|delete|restore|write.create|write.update|write.archive|...
     entity: str
     canonical_id: str | None
     system: str | None = None
     external_id: str | None = None
-    diff: Mapping[str, Any] = field(default_factory=dict)  # field -> [old, new]
+    diff: Mapping[str, Any] = _NO_DIFF  # field -> [old, new]
     sensitive: frozenset[str] = frozenset()  # fields whose values must be redacted
 
 

@@ -7,7 +7,7 @@ whole page is committed or none of it is, so the cursor never passes an uncommit
 
 from __future__ import annotations
 
-import os
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +16,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from hub.canonical import SCHEMA_VERSION, fingerprint, normalise_match_value, validate
+from hub.canonical import (
+    SCHEMA_VERSION,
+    fingerprint,
+    fingerprint_json,
+    normalise_match_value,
+    stable_json,
+    validate,
+)
 from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound, split_namespace
 from hub.store import RecordRow, Store, encode_sources, now_iso
@@ -42,6 +49,10 @@ class PageResult:
     unsafe_for_deletes: bool = False  # a record without a readable id: deletion detection off
 
 
+_LOW62 = (1 << 62) - 1
+_VERSION_VARIANT = 0x7 << 76 | 0x2 << 62  # UUID version 7, RFC 4122 variant
+
+
 def new_id() -> str:
     """A new canonical id: a UUID (version 7 layout) whose leading bits are the time in ms.
 
@@ -49,10 +60,13 @@ def new_id() -> str:
     index on canonical_id grow at their end instead of being written at random pages
     (uuid4): a page's commit then touches a few B-tree pages, not hundreds.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
-    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
-    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
-    h = f"{value:032x}"
+    # 74 random bits from the process's Mersenne Twister, seeded from os.urandom at start
+    # and reseeded in every forked child: unique ids without a system call for each (ids
+    # are not secrets).
+    rand = random.getrandbits(74)
+    value = ((time.time_ns() // 1_000_000) << 80 | (rand >> 62) << 64 | rand & _LOW62
+             | _VERSION_VARIANT)
+    h = value.to_bytes(16).hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -245,6 +259,7 @@ class Ingestor:
         # Identity: link first, then match keys, else a new canonical id.
         ids: dict[str, str] = {ext: links[ext].canonical_id for ext in pending if ext in links}
         keys_of: dict[str, dict[str, str]] = {}
+        fresh: set[str] = set()
         unlinked = [ext for ext in pending if ext not in ids]
         if unlinked:
             wanted: list[tuple[str, str]] = []
@@ -281,9 +296,12 @@ class Ingestor:
                     continue
                 ids[ext] = cid
             for ext in pending:
-                ids.setdefault(ext, new_id())
+                if ext not in ids:
+                    ids[ext] = cid = new_id()
+                    fresh.add(cid)
 
-        existing = store.get_records(conn, ids.values())
+        # A fresh id has no record yet: only the others are looked up.
+        existing = store.get_records(conn, [cid for cid in ids.values() if cid not in fresh])
         self._merge(conn, pending, ids, existing, keys_of, out)
 
     def _merge(self, conn: Connection, pending: dict[str, tuple[dict[str, Any], Inbound, str]],
@@ -296,12 +314,16 @@ class Ingestor:
         new_keys: dict[str, dict[str, str]] = {}
         created: set[str] = set()
         sensitive = self.mapping.sensitive_fields
+        full, run_id = self.full, self.run.run_id
         for ext, (_native, inb, fp) in pending.items():
             cid = ids[ext]
             old = existing.get(cid)
-            link_rows.append({"system": source, "entity": entity, "external_id": ext,
-                              "canonical_id": cid, "fingerprint": fp, "updated_at": now,
-                              **({"seen_run": self.run.run_id} if self.full else {})})
+            link_row: dict[str, Any] = {"system": source, "entity": entity, "external_id": ext,
+                                        "canonical_id": cid, "fingerprint": fp,
+                                        "updated_at": now}
+            if full:
+                link_row["seen_run"] = run_id
+            link_rows.append(link_row)
             if inb.deleted:
                 if old is None or old.stub or old.deleted:
                     if old is None or old.stub:
@@ -341,7 +363,7 @@ class Ingestor:
             new_keys[cid] = keys_of.get(ext) or self.mapping.match_keys(merged.data)
             out.to_deliver.append(cid)
 
-        out.synced.extend(row["external_id"] for row in link_rows)
+        out.synced.extend(pending)  # every pending record got its link row above
         store = self.store
         if record_rows:
             store.upsert_records(conn, record_rows)
@@ -350,9 +372,10 @@ class Ingestor:
 
     def _row(self, old: RecordRow | None, data: dict[str, Any], sources: dict[str, Any], *,
              deleted: bool, now: str, cid: str | None = None) -> dict[str, Any]:
+        text = stable_json(data)  # stored as fingerprinted: one serialisation for both
         return {"id": old.id if old is not None else cid, "entity": self.entity,
-                "schema_version": SCHEMA_VERSION, "data": orjson.dumps(data).decode(),
-                "sources": encode_sources(sources), "fingerprint": fingerprint(data),
+                "schema_version": SCHEMA_VERSION, "data": text.decode(),
+                "sources": encode_sources(sources), "fingerprint": fingerprint_json(text),
                 "stub": False, "deleted": deleted,
                 "created_at": old.created_at if old is not None and not old.stub else now,
                 "updated_at": now}

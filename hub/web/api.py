@@ -271,9 +271,29 @@ async def get_audit(dash: Dashboard, request: Request) -> tuple[Any, int]:
 
 
 async def get_audit_verify(dash: Dashboard, request: Request) -> tuple[Any, int]:
-    """Check the audit chain now."""
-    result = await run_in_threadpool(dash.store.verify_audit)
-    return dataclasses.asdict(result), 200
+    """Check the audit chain's events after the verified checkpoint (hub.web.auditcheck)."""
+    chain = await run_in_threadpool(dash.audit_check.check_new)
+    return audit_verify_json(chain), 200
+
+
+def audit_verify_json(chain: dict[str, Any]) -> dict[str, Any]:
+    """An AuditCheck answer as the API's AuditVerify: `ok` is null when nothing was checked
+    in this request because a background check reads the events (see `background`)."""
+    r = chain["result"]
+    if r is None:
+        bg = chain["background"] or {}
+        r = {"ok": None, "checked": 0, "bad_seq": None, "trusted": 0, "trusted_at": None,
+             "message": f"a {bg.get('kind', '')} check of {bg.get('total', 0):,} events runs in "
+                        f"the background ({bg.get('done', 0):,} read so far): ask again for "
+                        "its progress"}
+    return {**r, "checkpoint": chain["checkpoint"], "head": chain["head"],
+            "unverified": chain["unverified"], "background": chain["background"]}
+
+
+async def post_audit_verify_full(dash: Dashboard, request: Request) -> tuple[Any, int]:
+    """Start re-reading the whole audit chain in the background."""
+    started, message = await run_in_threadpool(dash.audit_check.start_full)
+    return {"started": started, "message": message}, 202
 
 
 async def get_next_steps(dash: Dashboard, request: Request) -> tuple[Any, int]:
@@ -331,8 +351,11 @@ ROUTES: tuple[ApiRoute, ...] = (
                           "2026-11-01T08:00:00Z)."),
                     Param("until", "string", "Before this time."), _LIMIT),
              errors=(400, 401)),
-    ApiRoute("GET", "/audit/verify", get_audit_verify, "Check the audit trail's hash chain",
-             "AuditVerify"),
+    ApiRoute("GET", "/audit/verify", get_audit_verify, "Check the audit trail's hash chain "
+             "after the last verified event (many: in the background)", "AuditVerify"),
+    ApiRoute("POST", "/audit/verify/full", post_audit_verify_full, "Re-read the whole audit "
+             "trail in the background; GET /audit/verify shows its progress",
+             "AuditVerifyStarted", status=202, errors=(401, 403)),
     ApiRoute("GET", "/next-steps", get_next_steps, "What to do next, from measured data",
              "NextSteps"),
     ApiRoute("GET", "/maturity", get_maturity, "The maturity phase and its criteria",

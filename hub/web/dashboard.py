@@ -35,6 +35,7 @@ from hub.observers import run_observers
 from hub.store import Store
 from hub.sync.engine import SyncEngine
 from hub.sync.replay import ReplayOutcome, discard, replay
+from hub.web.auditcheck import AuditCheck
 from hub.web.auth import (
     FLASH_COOKIE,
     FLASH_SECONDS,
@@ -90,6 +91,7 @@ class Dashboard:
         self.store = store
         self.auth = Auth(auth, public_url=public_url)
         self.run_now = run_now
+        self.audit_check = AuditCheck(store)  # the Audit page's chain checks
         self._hidden = sorted(auth.hidden_values(), key=len, reverse=True)
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),

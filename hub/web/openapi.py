@@ -102,8 +102,20 @@ SCHEMAS: dict[str, Any] = {
                  "additionalProperties": {"type": "array", "minItems": 2, "maxItems": 2}},
         "prev_hash": _STR, "hash": _STR}),
     "AuditEvents": _list("events", "AuditEvent"),
-    "AuditVerify": _obj({"ok": {"type": "boolean"}, "checked": _INT, "bad_seq": _NINT,
-                         "message": _STR}),
+    "AuditVerify": _obj({
+        "ok": {"type": ["boolean", "null"],
+               "description": "null: checked in the background (see background)."},
+        "checked": {**_INT, "description": "Events re-hashed by this request."},
+        "bad_seq": _NINT, "message": _STR,
+        "trusted": {**_INT, "description": "Events 1..trusted were verified earlier (at "
+                    "trusted_at) and not re-read; 0: a full check."},
+        "trusted_at": _NSTR,
+        "checkpoint": {"type": ["object", "null"], "properties": {
+            "seq": _INT, "hash": _STR, "verified_at": _STR, "full_seq": _INT,
+            "full_at": _NSTR}},
+        "head": _INT, "unverified": _INT,
+        "background": {"type": ["object", "null"]}}),
+    "AuditVerifyStarted": _obj({"started": {"type": "boolean"}, "message": _STR}),
     "Step": _obj({"kind": {"type": "string", "enum": ["fix-flow", "data-quality",
                                                       "stale-flow", "assign-owner",
                                                       "connect-silo"]},
