@@ -13,13 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.sandbox_webhooks import signed_headers
@@ -33,6 +31,7 @@ from hub.web import make_app
 from hub.web.trigger import FlowTrigger
 from hub.web.webhooks import webhook_systems
 from tests.integration.helpers import read_csv
+from tests.integration.metrics_support import Served as ServedApp
 
 SECRET = "hs-client-secret-9f8e7d"
 SECRET_VAR = "T_WEBHOOK_HS_SECRET"
@@ -41,33 +40,8 @@ STARTUP = 10.0  # seconds the server gets to start listening
 E2E_WAIT = 10.0  # seconds a webhook-triggered sync gets to reach the spreadsheet
 
 
-class Served:
-    """An ASGI app served by uvicorn on 127.0.0.1 (a free port) in a background thread."""
-
-    def __init__(self, app: Starlette) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        deadline = time.monotonic() + STARTUP
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start within the startup wait")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    @property
-    def base(self) -> str:
-        """http://127.0.0.1:<port>"""
-        sock = self.server.servers[0].sockets[0]
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+class Served(ServedApp):
+    """The hub's app served on loopback, with the webhook URL of each system."""
 
     def url(self, system: str) -> str:
         """The webhook URL of a system."""
