@@ -12,13 +12,15 @@ holds whatever was committed but not yet delivered.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlalchemy import Connection
 
 from hub.config.model import Settings
+from hub.connector import Page
 from hub.errors import (
     HubError,
     LeaseLost,
@@ -60,6 +62,14 @@ class RunReport:
         if self.status == "dry-run":
             return 1 if self.counts.dead_lettered else 0
         return 0 if self.status == "succeeded" else 1
+
+
+def _next_page(pages: Iterator[Page]) -> Page | None:
+    """The next page, or None at the end of the read."""
+    try:
+        return next(pages)
+    except StopIteration:
+        return None
 
 
 class _Budget:
@@ -184,17 +194,12 @@ class SyncEngine:
             for index, (source, _targets) in enumerate(ctx.legs):
                 if index < legs_done:
                     continue
-                done = self._read_source(ctx, run, counts, resolver, source,
+                done = self._read_source(ctx, run, counts, resolver, source, index,
                                          resumed or index > 0 or legs_done > 0,
                                          deliver_each_page, notes, progress, fence, budget)
                 if not done:
                     status = "continuing"
                     break
-                if not run.dry_run:
-                    with self.store.begin() as conn:
-                        if fence is not None:
-                            fence.check(conn)
-                        self.store.update_run(conn, run.run_id, legs_done=index + 1)
             if not run.dry_run and self.deliver_inline and status != "continuing":
                 self._deliver_all(ctx, run, counts, fence)
         except TransientError as exc:
@@ -248,10 +253,16 @@ class SyncEngine:
                                  "sources were owed to its targets")
 
     def _read_source(self, ctx: FlowContext, run: RunInfo, counts: RunCounts,
-                     resolver: Resolver, source: str, resumed: bool, deliver_each_page: bool,
+                     resolver: Resolver, source: str, leg: int, resumed: bool,
+                     deliver_each_page: bool,
                      notes: list[str], progress: Callable[[RunCounts], None] | None,
                      fence: Fence | None, budget: _Budget) -> bool:
-        """Read one source to its end (True) or until the budget is spent (False)."""
+        """Read one source to its end (True) or until the budget is spent (False).
+
+        The end of the leg (its last cursor, deletion detection after a full read, and the
+        run's count of finished legs) commits in one transaction: a run resumed after any
+        failure either finishes the leg's last pages or finds the leg done.
+        """
         store, flow = self.store, ctx.flow
         ingestor = Ingestor(ctx, store, run, counts, resolver, source)
         rollup = RollUp(self.settings, store, run, notes)
@@ -273,16 +284,14 @@ class SyncEngine:
         # SQL errors anywhere in the page loop become StoreError (the store's boundary).
         with store.errors():
             try:
-                while True:
-                    t0 = time.perf_counter()
-                    try:
-                        page = next(pages)
-                    except StopIteration:
-                        break
-                    counts.add_time("read", time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                page = _next_page(pages)
+                counts.add_time("read", time.perf_counter() - t0)
+                while page is not None:
                     t1 = time.perf_counter()
                     conn = batch.connection()
                     result = ingestor.ingest(conn, page.records)
+                    size = len(page.records)
                     t2 = time.perf_counter()
                     if full and result.seen:
                         store.mark_seen(conn, source, flow.entity, result.seen, run.run_id)
@@ -304,64 +313,73 @@ class SyncEngine:
                     else:
                         store.set_cursor(conn, flow.name, source, page.cursor)
                     unsafe = unsafe or result.unsafe_for_deletes
-                    batch.records += len(page.records)
-                    budget.spend(len(page.records))
+                    batch.records += size
+                    budget.spend(size)
+                    counts.add_time("store", time.perf_counter() - t2)
+                    counts.add_time("page", time.perf_counter() - t1)
+                    # One page ahead (usually read already): the last page must commit with
+                    # the end of the leg, or a retry after a failure between the two would
+                    # read the whole source again from the cursor's "from the start".
+                    t0 = time.perf_counter()
+                    page = _next_page(pages)
+                    counts.add_time("read", time.perf_counter() - t0)
+                    if page is None:
+                        break
                     if batch.full() or budget.spent():
                         self._flush(batch, run, counts, source, dead, progress, fence, tally)
                         if deliver_each_page and not run.dry_run:
                             self._deliver_all(ctx, run, counts, fence)
-                    counts.add_time("store", time.perf_counter() - t2)
-                    counts.add_time("page", time.perf_counter() - t1)
-                    if budget.spent():
-                        # Hand on only if there is more: the last page's cursor may mean "from
-                        # the start" (a full read's end), so stopping there would loop forever.
-                        try:
-                            next(pages)
-                        except StopIteration:
-                            break
-                        return False
-                self._flush(batch, run, counts, source, dead, progress, fence, tally)
+                        if budget.spent():
+                            return False  # more to read: the next step carries on
+                if full and not run.dry_run:
+                    # Records linked to the source but not seen in this full read were
+                    # deleted there; decided in the leg's last transaction.
+                    if unsafe:
+                        notes.append(f"deletions in {source} were not checked: some records "
+                                     "could not be identified (see the dead letters)")
+                    else:
+                        self._detect_deletions(batch.connection(), ctx, run, ingestor)
+                self._flush(batch, run, counts, source, dead, progress, fence, tally,
+                            legs_done=leg + 1)
             finally:
                 pages.close()
                 batch.rollback()  # anything not flushed (an error above) is undone
             if deliver_each_page and not run.dry_run:
                 self._deliver_all(ctx, run, counts, fence)
-            if full and not run.dry_run:
-                if unsafe:
-                    notes.append(f"deletions in {source} were not checked: some records could not "
-                                 "be identified (see the dead letters)")
-                    return True
-                with store.begin() as conn:
-                    if fence is not None:
-                        fence.check(conn)
-                    changes = ingestor.detect_deletions(conn)
-                    if changes and flow.delete_policy != "ignore":
-                        for target in ingestor.targets:
-                            store.outbox_add(conn, flow.name, target,
-                                             [c.canonical_id for c in changes if c.canonical_id],
-                                             run.run_id)
-                    for obs in self.observers:
-                        obs.page_committing(conn, run, changes)
             return True
+
+    def _detect_deletions(self, conn: Connection, ctx: FlowContext, run: RunInfo,
+                          ingestor: Ingestor) -> None:
+        changes = ingestor.detect_deletions(conn)
+        if changes and ctx.flow.delete_policy != "ignore":
+            for target in ingestor.targets:
+                self.store.outbox_add(conn, ctx.flow.name, target,
+                                      [c.canonical_id for c in changes if c.canonical_id],
+                                      run.run_id)
+        for obs in self.observers:
+            obs.page_committing(conn, run, changes)
 
     def _flush(self, batch: Batch, run: RunInfo, counts: RunCounts, source: str,
                dead: list[dict[str, Any]], progress: Callable[[RunCounts], None] | None,
-               fence: Fence | None, tally: Tally) -> None:
-        """Commit the pages read so far with their cursor (roll back in a dry run)."""
-        if batch.conn is None:
+               fence: Fence | None, tally: Tally, legs_done: int | None = None) -> None:
+        """Commit the pages read so far with their cursor (roll back in a dry run); with
+        `legs_done`, the run's finished legs commit with them."""
+        if batch.conn is None and (legs_done is None or run.dry_run):
             return
+        leg = {} if legs_done is None else {"legs_done": legs_done}
+        conn = batch.connection()
         if run.dry_run:
             batch.rollback()
         else:
             if fence is not None:
                 try:
-                    fence.check(batch.conn)
+                    fence.check(conn)
                 except LeaseLost:
                     batch.rollback()
                     raise
-            self.store.update_run(batch.conn, run.run_id,
+            self.store.update_run(conn, run.run_id,
                                   skip_reasons=orjson.dumps(counts.skip_reasons).decode(),
-                                  **counts.as_row())
+                                  **counts.as_row(), **leg)
             batch.commit()
             gained = tally.take()
             if gained:
