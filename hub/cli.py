@@ -89,6 +89,15 @@ class Ctx:
             self._store = Store(self.settings.store_url)
         return self._store
 
+    def long_running_store(self) -> Any:
+        """The store, for a command that serves until stopped: a database that is still
+        starting is waited for (hub.store.STORE_WAIT_SECONDS) instead of failing."""
+        from hub.store import STORE_WAIT_SECONDS, Store
+
+        if self._store is None:
+            self._store = Store(self.settings.store_url, wait=STORE_WAIT_SECONDS)
+        return self._store
+
     def engine(self) -> Any:
         from hub.observers import run_observers
         from hub.sync.engine import SyncEngine
@@ -627,7 +636,7 @@ def serve(ctx: Ctx, host: str, port: int, public_url: str | None, no_auth: bool)
         _fail(str(exc), EXIT_CONFIG)
 
     with _errors():
-        settings, store = ctx.settings, ctx.store
+        settings, store = ctx.settings, ctx.long_running_store()
         # Before any metric exists: /metrics adds up this process's and the workers' files.
         from hub.metrics.multiproc import enable as share_metrics
 
@@ -736,9 +745,10 @@ def scheduler(ctx: Ctx) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with _errors():
         settings = ctx.settings
+        store = ctx.long_running_store()
         broker = make_broker(settings.broker_url)
-        jobs = Jobs(settings, ctx.store, broker)
-        sched = Scheduler(settings, ctx.store, send_sync(jobs), holder_id(),
+        jobs = Jobs(settings, store, broker)
+        sched = Scheduler(settings, store, send_sync(jobs), holder_id(),
                           sweep=jobs.send_sweep)
     stop = threading.Event()
     thread = threading.Thread(target=sched.serve, args=(stop,), daemon=True)
@@ -758,7 +768,7 @@ def run_cmd(ctx: Ctx, threads: int) -> None:
     from hub.jobs.embedded import Embedded
 
     with _errors():
-        hub = Embedded(ctx.settings, ctx.store, threads=threads)
+        hub = Embedded(ctx.settings, ctx.long_running_store(), threads=threads)
         tune_gc()
         hub.start()
     click.echo(f"Liaison is running {len(ctx.settings.flows)} flows on their schedules; "

@@ -17,11 +17,11 @@ from hub.http import INLINE_RETRIES_ENV
 from hub.jobs.actors import Jobs
 from hub.jobs.broker import make_broker
 from hub.runtime import tune_gc
-from hub.store import Store
+from hub.store import STORE_WAIT_SECONDS, Store
 
 os.environ[INLINE_RETRIES_ENV] = "0"
 settings = load(find_config(None))
-store = Store(settings.store_url)
+store = Store(settings.store_url, wait=STORE_WAIT_SECONDS)
 broker = make_broker(settings.broker_url)
 dramatiq.set_broker(broker)
 jobs = Jobs(settings, store, broker)

@@ -1,6 +1,7 @@
 """The store: canonical records, links, cursors, runs, dead letters, outbox and audit chain."""
 
 from hub.store.repo import (
+    STORE_WAIT_SECONDS,
     AuditCheckpoint,
     AuditInput,
     LinkRow,
@@ -12,5 +13,5 @@ from hub.store.repo import (
     now_iso,
 )
 
-__all__ = ["AuditCheckpoint", "AuditInput", "LinkRow", "RecordRow", "Store", "VerifyResult",
+__all__ = ["STORE_WAIT_SECONDS", "AuditCheckpoint", "AuditInput", "LinkRow", "RecordRow", "Store", "VerifyResult",
            "decode_sources", "encode_sources", "now_iso"]

@@ -19,9 +19,15 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
-from hub.errors import StoreError
+from hub.errors import StoreError, StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -137,8 +143,12 @@ def ensure_ready(engine: Engine, *, auto_migrate: bool) -> None:
         current = current_revision(engine)
         empty = current is None and not inspect(engine).get_table_names()
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open the store {redact_url(str(engine.url))}: "
-                         f"{str(exc).splitlines()[0]}") from None
+        # Not answering (down, starting, failing over) is told apart from a bad URL or
+        # schema: a long-running process waits for the first (Store(wait=...)).
+        kind = StoreUnavailable if isinstance(exc, OperationalError | InterfaceError) \
+            else StoreError
+        raise kind(f"cannot open the store {redact_url(str(engine.url))}: "
+                   f"{str(exc).splitlines()[0]}") from None
     head = head_revision()
     if current == head:
         return

@@ -8,6 +8,8 @@ here: nothing above the store sees a driver exception.
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +28,13 @@ from hub.store import checkpoint
 from hub.store import tables as t
 from hub.store.db import ensure_ready, make_engine, migrate, redact_url, sqlite_file
 
+log = logging.getLogger("hub.store")
+
 T = TypeVar("T")
+# How long a long-running process (worker, scheduler, dashboard) waits at start for a
+# database that is not answering yet: in a compose or Kubernetes start-up the database is
+# often still starting, and a process that exits at once only restarts into the same wait.
+STORE_WAIT_SECONDS = 60.0
 IN_CHUNK = 500  # stay well below SQLite's bound-parameter limit
 AUDIT_CHUNK = 5000  # audit events a chain check reads per (short) transaction
 
@@ -181,10 +189,26 @@ def event_hash(prev_hash: str, seq: int, at: str, run_id: int | None, flow: str 
 class Store:
     """The database behind Liaison, opened from a URL (SQLite file or PostgreSQL)."""
 
-    def __init__(self, url: str, *, auto_migrate: bool = False) -> None:
+    def __init__(self, url: str, *, auto_migrate: bool = False, wait: float = 0.0) -> None:
+        """Open the store; with `wait`, a database that does not answer yet (still starting,
+        failing over) is tried again for up to that many seconds before giving up."""
         self.url = url
         self.engine = make_engine(url)
-        ensure_ready(self.engine, auto_migrate=auto_migrate)
+        deadline = time.monotonic() + wait
+        pause = 0.5
+        while True:
+            try:
+                ensure_ready(self.engine, auto_migrate=auto_migrate)
+                break
+            except StoreUnavailable as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.engine.dispose()
+                    raise
+                pause = min(pause, left)
+                log.warning("%s; trying again in %.1f s", exc, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 10.0)
         self.dialect = self.engine.dialect.name
         self._mark = "?" if self.dialect == "sqlite" else "%s"  # the driver's placeholder
         self._upserts: dict[tuple[Any, ...], str] = {}
