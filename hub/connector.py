@@ -55,6 +55,9 @@ class Capabilities:
     webhooks: bool = False
     settings: Mapping[str, str] = field(default_factory=dict)  # setting name -> description
     secret_settings: frozenset[str] = frozenset()  # settings that must be ${ENV} references
+    # Its reads keep no state the engine's process needs later (no refreshed OAuth token,
+    # no local sent log...), so the engine may read and map them in a child process.
+    reads_in_child: bool = False
 
     def object_for(self, entity: str) -> str:
         """The native object name for a canonical entity."""

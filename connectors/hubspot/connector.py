@@ -119,6 +119,7 @@ class HubSpotConnector(BaseConnector):
                            "reads see it empty and clear it",
         },
         secret_settings=frozenset({"token", "client_secret"}),
+        reads_in_child=True,  # a static token: reading changes nothing the engine keeps
     )
 
     def __init__(self, connection: ConnectionConfig) -> None:

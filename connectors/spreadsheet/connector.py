@@ -71,6 +71,7 @@ class SpreadsheetConnector(BaseConnector):
             "delimiter": "CSV field separator (default: ,)",
             "encoding": "CSV file encoding (default: utf-8)",
         },
+        reads_in_child=True,  # reading a file changes nothing the engine keeps
     )
 
     def __init__(self, connection: ConnectionConfig) -> None:

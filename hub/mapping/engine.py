@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -35,6 +36,7 @@ OutStep = Callable[[Any, dict[str, Any], Refs], None]
 RefCollector = Callable[[Any, list[tuple[str, str]]], None]
 
 _NO_REFS: Refs = MappingProxyType({})
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BY = "#"  # separates entity and match key in a reference's namespace: "contact#email"
 
 
@@ -113,6 +115,9 @@ class _Field:
     native_refs: RefCollector | None
     canonical_refs: RefCollector | None
     sensitive: tuple[str, ...]
+    # Canonical paths the inbound side sets from resolved references (a list field's own
+    # path followed by its sub-field's, relative to an item).
+    ref_paths: tuple[tuple[str, ...], ...] = ()
 
 
 class CompiledMapping:
@@ -140,6 +145,12 @@ class CompiledMapping:
         self._id_path = spec.id
         self._id_set = compile_setter(spec.id)
         self.has_references = bool(self._native_refs or self._canonical_refs)
+        ref_paths = [p for f in fields if f.native_refs is not None for p in f.ref_paths]
+        # Top-level keys whose values hold resolved references; when every such path is a
+        # chain of plain keys, a child process can map with stand-ins for the references
+        # and the engine resolves them afterwards (hub.sync.mapped).
+        self.ref_roots: frozenset[str] = frozenset(p[0] for p in ref_paths)
+        self.refs_deferrable = all(_PLAIN_KEY.fullmatch(k) for p in ref_paths for k in p)
         self._updated = updated
         self._deleted = deleted.test if deleted else None
         self._skip = skip_when
@@ -411,7 +422,8 @@ class _Compiler:
             crefs = _canonical_ref_collector(ns, cget)
         return _Field(f.canonical, in_step, out_step, nrefs if in_step else None,
                       crefs if out_step else None,
-                      (label,) if f.sensitive else ())
+                      (label,) if f.sensitive else (),
+                      ((f.canonical,),) if f.reference is not None else ())
 
     def template(self, o: Origin, text: str) -> Getter | None:
         try:
@@ -452,7 +464,8 @@ class _Compiler:
         return _Field(f.canonical, in_step, out_step,
                       nrefs if in_step and any(s.native_refs for s in compiled) else None,
                       crefs if out_step and any(s.canonical_refs for s in compiled) else None,
-                      sensitive + ((f.canonical,) if f.sensitive else ()))
+                      sensitive + ((f.canonical,) if f.sensitive else ()),
+                      tuple((f.canonical, *p) for s in compiled for p in s.ref_paths))
 
     # -- the whole mapping
 

@@ -30,6 +30,7 @@ from hub.errors import (
     TransientError,
 )
 from hub.store import Store, now_iso
+from hub.sync import readahead
 from hub.sync.backfill import needs_backfill, owe_missing
 from hub.sync.batch import Batch
 from hub.sync.conflict import Resolver
@@ -38,7 +39,9 @@ from hub.sync.deliver import Deliverer
 from hub.sync.hooks import IN_COLUMNS, Observer, RunCounts, RunInfo, Tally
 from hub.sync.ingest import Ingestor
 from hub.sync.lease import LEASE_TTL, Fence, holder_dead, holder_id, process_owner
+from hub.sync.mapped import MappedPage
 from hub.sync.prefetch import Prefetch
+from hub.sync.readahead import ReadAhead
 from hub.sync.rollup import RollUp
 
 
@@ -64,7 +67,7 @@ class RunReport:
         return 0 if self.status == "succeeded" else 1
 
 
-def _next_page(pages: Iterator[Page]) -> Page | None:
+def _next_page(pages: Iterator[Page | MappedPage]) -> Page | MappedPage | None:
     """The next page, or None at the end of the read."""
     try:
         return next(pages)
@@ -276,8 +279,15 @@ class SyncEngine:
         with store.connect() as conn:
             # Only then is it worth closing dead letters of records that now sync fine.
             had_dead = store.has_open_dead_letters(conn, flow.name, source)
-        pages = Prefetch(connector.read(ingestor.mapping.object, cursor, incremental=not full,
-                                        page_size=flow.page_size))
+        pages: Prefetch[Page] | ReadAhead
+        if readahead.available(connector, ingestor.mapping):
+            ingestor.learning = True  # resolved references go on to the child
+            pages = ReadAhead(lambda: ctx.factory(self.settings.connection(source)),
+                              ingestor.mapping, cursor, incremental=not full,
+                              page_size=flow.page_size, keep=ctx.filter)
+        else:
+            pages = Prefetch(connector.read(ingestor.mapping.object, cursor,
+                                            incremental=not full, page_size=flow.page_size))
         batch = Batch(store)
         tally = Tally(counts, IN_COLUMNS)
         dead: list[dict[str, Any]] = []
@@ -290,8 +300,14 @@ class SyncEngine:
                 while page is not None:
                     t1 = time.perf_counter()
                     conn = batch.connection()
-                    result = ingestor.ingest(conn, page.records)
-                    size = len(page.records)
+                    if isinstance(page, MappedPage):
+                        result = ingestor.ingest_mapped(conn, page)
+                        size = page.size
+                        if isinstance(pages, ReadAhead):
+                            pages.tell(ingestor.take_learned())
+                    else:
+                        result = ingestor.ingest(conn, page.records)
+                        size = len(page.records)
                     t2 = time.perf_counter()
                     if full and result.seen:
                         store.mark_seen(conn, source, flow.entity, result.seen, run.run_id)

@@ -13,28 +13,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection
 
 from hub.canonical import (
     SCHEMA_VERSION,
-    fingerprint,
     fingerprint_json,
     normalise_match_value,
     stable_json,
-    validate,
 )
-from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound, split_namespace
 from hub.store import RecordRow, Store, encode_sources, now_iso
 from hub.sync.conflict import Resolver
 from hub.sync.context import FlowContext
 from hub.sync.hooks import Change, RunCounts, RunInfo
+from hub.sync.mapped import (
+    ERROR_KEY,
+    RAW_KEY,
+    REF_CACHE_SIZE,
+    Mapped,
+    MappedPage,
+    finish,
+    map_page,
+    payload,
+    swap_tokens,
+    wanted_refs,
+)
 
-# A connector that cannot read a record properly (a ragged or non-UTF-8 CSV row) yields
-# {"__error__": "file.csv:17: why", "__raw__": what it could read}; it is dead-lettered.
-ERROR_KEY = "__error__"
-RAW_KEY = "__raw__"
+__all__ = ["ERROR_KEY", "RAW_KEY", "Ingestor", "PageResult", "new_id"]
 
 
 @dataclass
@@ -70,11 +75,15 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _payload(native: Any) -> str:
-    try:
-        return orjson.dumps(native, default=str).decode()
-    except TypeError:
-        return orjson.dumps(repr(native)).decode()
+# A page's record on its way to the store: its source (the native record, or its JSON when
+# mapped in a child process), the mapped record, its fingerprint, the JSON fingerprinted
+# and its match keys (None: not worked out yet).
+_Item = tuple[Any, Inbound, str, bytes, dict[str, str] | None]
+
+
+def _text(source: Any) -> str | None:
+    # An item's source is its native record, or (mapped in a child process) its JSON.
+    return source if isinstance(source, str) else None
 
 
 class Ingestor:
@@ -95,23 +104,42 @@ class Ingestor:
         flow = ctx.flow
         self.targets = ctx.delivery_targets if flow.direction == "two-way" else flow.targets
         self.deliver_deletes = flow.delete_policy != "ignore"
+        # References by link resolved so far in this read (a thousand contacts name a few
+        # dozen companies: looking each up again per page was a tenth of ingest's time).
+        # A link is made once and only removed with its record's deletion, when a reference
+        # kept from a page ago names what resolving it a page ago named anyway. A dry run
+        # rolls its pages back, stubs included, so it keeps nothing. References by match key are not kept:
+        # the owner of an address can change within a run.
+        self._link_refs: dict[tuple[str, str], str] = {}
+        self._learned: list[tuple[tuple[str, str], str]] = []  # since take_learned()
+        self.learning = False  # whether to keep them for take_learned()
+        self._cache_refs = not run.dry_run
+
+    def take_learned(self) -> list[tuple[tuple[str, str], str]]:
+        """References by link resolved since the last call (for a read-ahead child, which
+        then maps them itself): ((entity, native id), canonical id) pairs."""
+        learned, self._learned = self._learned, []
+        return learned
 
     # -- helpers -------------------------------------------------------------------------
 
     def _dead(self, out: PageResult, stage: str, error: str, native: Any,
-              external_id: str | None = None, canonical_id: str | None = None) -> None:
+              external_id: str | None = None, canonical_id: str | None = None, *,
+              text: str | None = None) -> None:
+        """Dead-letter a record; `text` is the native record already as JSON."""
         self.counts.dead_lettered += 1
         out.dead.append({"run_id": self.run.run_id, "flow": self.run.flow,
                          "system": self.source, "entity": self.entity, "stage": stage,
                          "external_id": external_id, "canonical_id": canonical_id,
-                         "payload": _payload(native), "error": error})
+                         "payload": text if text is not None else payload(native),
+                         "error": error})
 
     def _skip(self, reason: str) -> None:
         self.counts.skipped += 1
         self.counts.skip_reasons[reason] += 1
 
-    def _resolve_refs(self, conn: Connection, natives: Sequence[dict[str, Any]],
-                      out: PageResult) -> dict[tuple[str, str], str]:
+    def _resolve_refs(self, conn: Connection, refs_wanted: Sequence[tuple[str, str]]
+                      ) -> dict[tuple[str, str], str]:
         """Canonical ids for the records this page refers to; stubs for unknown ones.
 
         A stub is an empty placeholder record that the referenced record fills when it
@@ -120,17 +148,25 @@ class Ingestor:
         comes from the CRM with the same address is recognised as the same person).
         """
         wanted: dict[str, set[str]] = {}
-        for native in natives:
-            try:
-                for ns, nid in self.mapping.native_refs(native):
-                    wanted.setdefault(ns, set()).add(nid)
-            except HubError:
-                continue  # the record's own mapping will fail and dead-letter it with words
         refs: dict[tuple[str, str], str] = {}
+        known = self._link_refs
+        for key in refs_wanted:
+            cid = known.get(key)
+            if cid is not None:
+                refs[key] = cid
+            else:
+                wanted.setdefault(key[0], set()).add(key[1])
         for ns, ids in wanted.items():
             ent, by = split_namespace(ns)
             if by is None:
                 self._refs_by_link(conn, ent, ids, refs)
+                if self._cache_refs:
+                    if len(known) > REF_CACHE_SIZE:
+                        known.clear()
+                    resolved = [(k, refs[k]) for k in ((ns, nid) for nid in ids)]
+                    known.update(resolved)
+                    if self.learning:
+                        self._learned.extend(resolved)
             else:
                 self._refs_by_key(conn, ns, ent, by, ids, refs)
         return refs
@@ -184,51 +220,58 @@ class Ingestor:
     # -- the page ------------------------------------------------------------------------
 
     def ingest(self, conn: Connection, natives: Sequence[dict[str, Any]]) -> PageResult:
-        """Process one page inside `conn`'s transaction; the caller commits."""
+        """Map and process one page inside `conn`'s transaction; the caller commits."""
+        t0 = time.perf_counter()
+        refs = (self._resolve_refs(conn, wanted_refs(self.mapping, natives))
+                if self.mapping.has_references else {})
+        entries = map_page(self.mapping, natives, refs)
+        return self._ingest(conn, len(natives), entries, refs, t0)
+
+    def ingest_mapped(self, conn: Connection, page: MappedPage) -> PageResult:
+        """Process one page mapped in a child process (hub.sync.readahead): its reference
+        tokens are resolved here, inside `conn`'s transaction; the caller commits."""
+        t0 = time.perf_counter()
+        refs = self._resolve_refs(conn, page.wanted) if page.wanted else {}
+        return self._ingest(conn, page.size, page.entries, refs, t0)
+
+    def _ingest(self, conn: Connection, size: int, entries: Sequence[Mapped],
+                refs: dict[tuple[str, str], str], t0: float) -> PageResult:
         out = PageResult()
         counts = self.counts
-        counts.read += len(natives)
-        t0 = time.perf_counter()
-        refs = self._resolve_refs(conn, natives, out) if self.mapping.has_references else {}
-
-        items: dict[str, tuple[dict[str, Any], Inbound, str]] = {}
-        mapping, entity = self.mapping, self.entity
-        for native in natives:
-            if ERROR_KEY in native:
-                out.unsafe_for_deletes = True
-                raw = native.get(RAW_KEY, {k: v for k, v in native.items() if k != ERROR_KEY})
-                self._dead(out, "read", str(native[ERROR_KEY]), raw)
-                continue
-            try:
-                inb = mapping.inbound(native, refs)
-            except RecordMappingError as exc:
-                if exc.record_id is None:
+        counts.read += size
+        items: dict[str, _Item] = {}
+        mapping, roots, keep = self.mapping, self.mapping.ref_roots, self.ctx.filter
+        for entry in entries:
+            inb = entry.inb
+            if inb is None:
+                if entry.stage == "read" or entry.record_id is None:
                     out.unsafe_for_deletes = True
                 else:
-                    out.seen.append(exc.record_id)
-                self._dead(out, "map", str(exc), native, exc.record_id)
+                    out.seen.append(entry.record_id)
+                self._dead(out, entry.stage or "map", entry.error or "", entry.native,
+                           entry.record_id, text=entry.payload)
                 continue
-            except HubError as exc:
-                out.unsafe_for_deletes = True
-                self._dead(out, "map", str(exc), native)
-                continue
+            source = entry.native if entry.payload is None else entry.payload
             out.seen.append(inb.external_id)
             if inb.skip_reason:
                 self._skip(inb.skip_reason)
                 continue
-            if not inb.deleted:
-                errors = validate(entity, inb.data)
-                if errors:
-                    self._dead(out, "validate",
-                               f"record {inb.external_id}: " + "; ".join(errors), native,
-                               inb.external_id)
-                    continue
-                if self.ctx.filter is not None and not self.ctx.filter(inb.data):
-                    self._skip("filtered out by the flow's filter")
-                    continue
+            done = entry.done
+            if done is None:  # not finished in a child process: references resolved here
+                if entry.tokens:
+                    swap_tokens(inb.data, roots, refs)
+                done = finish(mapping, inb, keep, keys=False)
+            if done.errors:
+                self._dead(out, "validate",
+                           f"record {inb.external_id}: " + "; ".join(done.errors),
+                           entry.native, inb.external_id, text=entry.payload)
+                continue
+            if done.filtered:
+                self._skip("filtered out by the flow's filter")
+                continue
             if inb.external_id in items:
                 self._skip("the same record appeared twice in one page; the later copy was used")
-            items[inb.external_id] = (native, inb, fingerprint(inb.data))
+            items[inb.external_id] = (source, inb, done.fingerprint, done.text, done.keys)
         t1 = time.perf_counter()
         counts.add_time("map+validate", t1 - t0)
 
@@ -238,14 +281,14 @@ class Ingestor:
         return out
 
     def _identify_and_merge(self, conn: Connection,
-                            items: dict[str, tuple[dict[str, Any], Inbound, str]],
+                            items: dict[str, _Item],
                             out: PageResult) -> None:
         store, entity, source, counts = self.store, self.entity, self.source, self.counts
         links = store.links_by_external(conn, source, entity, items.keys())
 
         # Fast path: the system shows exactly what we last saw or wrote there (no change,
         # and no echo of our own write in a two-way flow).
-        pending: dict[str, tuple[dict[str, Any], Inbound, str]] = {}
+        pending: dict[str, _Item] = {}
         for ext, item in items.items():
             link = links.get(ext)
             if link is not None and link.fingerprint == item[2] and not item[1].deleted:
@@ -264,7 +307,9 @@ class Ingestor:
         if unlinked:
             wanted: list[tuple[str, str]] = []
             for ext in unlinked:
-                keys_of[ext] = self.mapping.match_keys(pending[ext][1].data)
+                known = pending[ext][4]
+                keys_of[ext] = known if known is not None else self.mapping.match_keys(
+                    pending[ext][1].data)
                 wanted.extend(keys_of[ext].items())
             owners = store.match_lookup(conn, entity, wanted) if wanted else {}
             claimed: dict[tuple[str, str], str] = {}
@@ -272,11 +317,11 @@ class Ingestor:
             for ext in unlinked:
                 dup = next((k for k in keys_of[ext].items() if k in claimed), None)
                 if dup is not None:
-                    native, _inb, _fp = pending.pop(ext)
+                    native = pending.pop(ext)[0]
                     self._dead(out, "identity",
                                f"record {ext}: duplicate {dup[0]} {dup[1]!r}: record "
                                f"{claimed[dup]} in the same batch has it too; merge the two "
-                               f"in {source} or change one", native, ext)
+                               f"in {source} or change one", native, ext, text=_text(native))
                     continue
                 for k in keys_of[ext].items():
                     claimed[k] = ext
@@ -287,12 +332,12 @@ class Ingestor:
             for ext, cid in candidates.items():
                 other = taken.get(cid)
                 if other is not None and other.external_id != ext:
-                    native, _inb, _fp = pending.pop(ext)
+                    native = pending.pop(ext)[0]
                     key = next(iter(keys_of[ext].items()))
                     self._dead(out, "identity",
                                f"record {ext}: duplicate {key[0]} {key[1]!r}: {source} record "
                                f"{other.external_id} already has it; merge the two in "
-                               f"{source} or change one", native, ext)
+                               f"{source} or change one", native, ext, text=_text(native))
                     continue
                 ids[ext] = cid
             for ext in pending:
@@ -304,7 +349,7 @@ class Ingestor:
         existing = store.get_records(conn, [cid for cid in ids.values() if cid not in fresh])
         self._merge(conn, pending, ids, existing, keys_of, out)
 
-    def _merge(self, conn: Connection, pending: dict[str, tuple[dict[str, Any], Inbound, str]],
+    def _merge(self, conn: Connection, pending: dict[str, _Item],
                ids: dict[str, str], existing: dict[str, RecordRow],
                keys_of: dict[str, dict[str, str]], out: PageResult) -> None:
         counts, entity, source = self.counts, self.entity, self.source
@@ -315,7 +360,7 @@ class Ingestor:
         created: set[str] = set()
         sensitive = self.mapping.sensitive_fields
         full, run_id = self.full, self.run.run_id
-        for ext, (_native, inb, fp) in pending.items():
+        for ext, (_native, inb, fp, text, _keys) in pending.items():
             cid = ids[ext]
             old = existing.get(cid)
             link_row: dict[str, Any] = {"system": source, "entity": entity, "external_id": ext,
@@ -350,8 +395,11 @@ class Ingestor:
                 if merged.conflicts:
                     out.to_deliver.append(cid)  # put the winning value back into the source
                 continue
+            # A record made from this data alone is stored as it was fingerprinted (the
+            # merge dropped no null): one serialisation instead of two.
+            same = not base_data and len(merged.data) == len(inb.data)
             record_rows.append(self._row(old, merged.data, merged.sources, deleted=False,
-                                         now=now, cid=cid))
+                                         now=now, cid=cid, text=text if same else None))
             action = "create" if is_new else ("restore" if restored else "update")
             out.changes.append(Change(action, entity, cid, source, ext, merged.diff, sensitive))
             if is_new:
@@ -371,8 +419,10 @@ class Ingestor:
         store.replace_match_keys(conn, entity, new_keys, created)
 
     def _row(self, old: RecordRow | None, data: dict[str, Any], sources: dict[str, Any], *,
-             deleted: bool, now: str, cid: str | None = None) -> dict[str, Any]:
-        text = stable_json(data)  # stored as fingerprinted: one serialisation for both
+             deleted: bool, now: str, cid: str | None = None,
+             text: bytes | None = None) -> dict[str, Any]:
+        if text is None:
+            text = stable_json(data)  # stored as fingerprinted: one serialisation for both
         return {"id": old.id if old is not None else cid, "entity": self.entity,
                 "schema_version": SCHEMA_VERSION, "data": text.decode(),
                 "sources": encode_sources(sources), "fingerprint": fingerprint_json(text),

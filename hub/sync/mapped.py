@@ -1,0 +1,224 @@
+"""A page of native records mapped in: one entry per record, in order, ready for ingest.
+
+Mapping can run here in the engine's process (references already resolved) or in a child
+process that reads the source (hub.sync.readahead). A child cannot resolve references: that
+needs the store, inside the page's transaction, where a reference to a record not seen yet
+creates its placeholder. So the child maps with stand-ins (`TokenRefs`): every reference
+comes out as a token naming what it refers to, and the engine swaps the tokens for
+canonical ids (`swap_tokens`) once it has resolved the page's references. The result is
+the data in-process mapping gives: an unresolved reference is left unset, and dropped from
+a list of references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import orjson
+
+from hub.canonical import fingerprint_json, stable_json, validate
+from hub.errors import HubError, RecordMappingError
+from hub.mapping import CompiledMapping, Inbound
+
+# A connector that cannot read a record properly (a ragged or non-UTF-8 CSV row) yields
+# {"__error__": "file.csv:17: why", "__raw__": what it could read}; it is dead-lettered.
+ERROR_KEY = "__error__"
+RAW_KEY = "__raw__"
+
+# A reference stand-in: (TOKEN, namespace, native id). Mapped data is built from JSON and
+# transforms, so it holds lists and never tuples: a tuple there is one of these.
+TOKEN = "\x00liaison-ref"
+
+REF_CACHE_SIZE = 50_000  # resolved references kept per read (engine and child): a bound
+
+
+class Mapped(NamedTuple):
+    """One native record mapped in, or why it could not be."""
+
+    inb: Inbound | None  # None: the record failed (stage, error)
+    native: Any  # the native record; None when it came from a child (see payload)
+    payload: str | None  # the native record as JSON, for a dead letter (child only)
+    stage: str | None  # "read" or "map" when it failed
+    error: str | None
+    record_id: str | None  # the failed record's own id, when it has one
+    tokens: bool  # inb.data holds reference tokens to swap
+    done: Finished | None = None  # checked and serialised already (in the child)
+
+
+class Finished(NamedTuple):
+    """What the engine needs of a mapped record besides its data: the result of the
+    entity's schema, the flow's filter, its fingerprint and match keys."""
+
+    errors: list[str]  # validation messages; [] when the record is valid
+    filtered: bool  # the flow's filter leaves it out
+    fingerprint: str
+    text: bytes  # the data as fingerprinted (stored as is when nothing merges into it)
+    keys: dict[str, str] | None  # match keys; None: not worked out
+
+
+def finish(mapping: CompiledMapping, inb: Inbound,
+           keep: Callable[[dict[str, Any]], bool] | None, *, keys: bool) -> Finished:
+    """Validate, filter and fingerprint a mapped record (with `keys`, its match keys too)."""
+    data = inb.data
+    errors: list[str] = [] if inb.deleted else validate(mapping.entity, data)
+    filtered = not inb.deleted and not errors and keep is not None and not keep(data)
+    text = stable_json(data)
+    found = mapping.match_keys(data) if keys and not errors and not filtered else None
+    return Finished(errors, filtered, fingerprint_json(text), text, found)
+
+
+class MappedPage(NamedTuple):
+    """A page read and mapped in a child process."""
+
+    cursor: Any
+    size: int  # native records read
+    wire: list[tuple[Any, ...]]  # the entries as plain tuples (`to_wire`)
+    wanted: list[tuple[str, str]]  # (namespace, native id) of every reference on the page
+
+    @property
+    def entries(self) -> list[Mapped]:
+        """The page's entries (rebuilt from their wire form)."""
+        return [from_wire(w) for w in self.wire]
+
+
+def to_wire(entry: Mapped) -> tuple[Any, ...]:
+    """An entry as a tuple of plain values: unpickling named tuples and dataclasses runs
+    Python code per object, which cost more than the rest of receiving a page."""
+    inb = entry.inb
+    if inb is None:
+        return (entry.stage, entry.error, entry.record_id, entry.payload)
+    return (inb.external_id, inb.data, inb.updated_at, inb.deleted, inb.skip_reason,
+            entry.payload, entry.tokens, None if entry.done is None else tuple(entry.done))
+
+
+def from_wire(w: tuple[Any, ...]) -> Mapped:
+    """The entry `to_wire` made."""
+    if len(w) == 4:
+        return Mapped(None, None, w[3], w[0], w[1], w[2], False)
+    return Mapped(Inbound(w[0], w[1], w[2], w[3], w[4]), None, w[5], None, None, None, w[6],
+                  None if w[7] is None else Finished(*w[7]))
+
+
+def payload(native: Any) -> str:
+    """A native record as JSON text, for a dead letter (anything JSON cannot hold: repr)."""
+    try:
+        return orjson.dumps(native, default=str).decode()
+    except TypeError:
+        return orjson.dumps(repr(native)).decode()
+
+
+class TokenRefs(Mapping[tuple[str, str], Any]):
+    """References as stand-ins, for mapping without the store: the ones in `known` (ids
+    the engine resolved for earlier pages) directly, the others as tokens (noted in
+    `used`)."""
+
+    def __init__(self, known: Mapping[tuple[str, str], str] | None = None) -> None:
+        self.used = False
+        self.known = known if known is not None else {}
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
+        found = self.known.get(key)
+        if found is not None:
+            return found
+        self.used = True
+        return (TOKEN, key[0], key[1])
+
+    def __getitem__(self, key: tuple[str, str]) -> Any:
+        return self.get(key)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def map_page(mapping: CompiledMapping, natives: Sequence[Any],
+             refs: Mapping[tuple[str, str], str] | None, *, in_child: bool = False,
+             known: Mapping[tuple[str, str], str] | None = None,
+             keep: Callable[[dict[str, Any]], bool] | None = None) -> list[Mapped]:
+    """Map each native record in. With `in_child`, references not `known` become tokens,
+    each record's JSON travels with it (the engine no longer has the native record), and
+    a record without tokens is finished here (`finish`, with `keep` the flow's filter)."""
+    out: list[Mapped] = []
+    append = out.append
+    inbound = mapping.inbound
+    tokens = TokenRefs(known) if in_child else None
+    use = tokens if tokens is not None else refs
+    for native in natives:
+        if ERROR_KEY in native:
+            raw = native.get(RAW_KEY, {k: v for k, v in native.items() if k != ERROR_KEY})
+            append(Mapped(None, None if in_child else raw, payload(raw) if in_child else None,
+                          "read", str(native[ERROR_KEY]), None, False))
+            continue
+        try:
+            if tokens is not None:
+                tokens.used = False
+            inb = inbound(native, use)
+        except RecordMappingError as exc:
+            append(Mapped(None, None if in_child else native,
+                          payload(native) if in_child else None, "map", str(exc),
+                          exc.record_id, False))
+            continue
+        except HubError as exc:
+            append(Mapped(None, None if in_child else native,
+                          payload(native) if in_child else None, "map", str(exc), None,
+                          False))
+            continue
+        if in_child:
+            used = tokens is not None and tokens.used
+            done = (finish(mapping, inb, keep, keys=True)
+                    if not used and not inb.skip_reason else None)
+            append(Mapped(inb, None, payload(native), None, None, None, used, done))
+        else:
+            append(Mapped(inb, native, None, None, None, None, False))
+    return out
+
+
+def wanted_refs(mapping: CompiledMapping, natives: Sequence[Any]) -> list[tuple[str, str]]:
+    """(namespace, native id) of every reference in the records, once each."""
+    wanted: dict[tuple[str, str], None] = {}
+    for native in natives:
+        try:
+            for key in mapping.native_refs(native):
+                wanted[key] = None
+        except HubError:
+            continue  # the record's own mapping fails and dead-letters it with words
+    return list(wanted)
+
+
+def swap_tokens(data: dict[str, Any], roots: frozenset[str],
+                refs: Mapping[tuple[str, str], str]) -> None:
+    """Replace the reference tokens under `roots` by canonical ids; unresolved ones go."""
+    for key in roots:
+        if key in data:
+            value = _swap(data[key], refs)
+            if value is _GONE:
+                del data[key]
+            else:
+                data[key] = value
+
+
+_GONE = object()
+
+
+def _swap(value: Any, refs: Mapping[tuple[str, str], str]) -> Any:
+    if type(value) is tuple and len(value) == 3 and value[0] == TOKEN:
+        found = refs.get((value[1], value[2]))
+        return _GONE if found is None else found
+    if type(value) is list:
+        out = []
+        for item in value:
+            swapped = _swap(item, refs)
+            if swapped is not _GONE:
+                out.append(swapped)
+        return out
+    if type(value) is dict:
+        for k in list(value):
+            swapped = _swap(value[k], refs)
+            if swapped is _GONE:
+                del value[k]
+            else:
+                value[k] = swapped
+    return value

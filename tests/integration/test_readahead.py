@@ -1,0 +1,216 @@
+"""Reading and mapping in a child process (hub.sync.readahead) changes nothing but speed.
+
+Each scenario runs twice, with HUB_READ_AHEAD=0 (in-process reading) and =1 (a forked child
+reads and maps), and the stores are compared record by record: canonical data (references
+followed to the record they name), links, match keys, per-run counts and dead letters.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from connectors.hubspot.sandbox import Faults, HubSpotSandbox
+from hub.audit import AuditObserver
+from hub.canonical import fingerprint
+from hub.config import loads
+from hub.store import Store
+from hub.sync import readahead
+from hub.sync.engine import RunReport, SyncEngine
+from tests.integration.helpers import contact, read_csv, write_csv
+
+SOURCES = ("crm", "a")
+FIELDS = ["id", "first_name", "last_name", "email", "title", "updated_at", "company_id"]
+
+
+def _engine(tmp: Path, flows: str, systems: str) -> tuple[SyncEngine, Store]:
+    text = f"""
+version: 1
+store: sqlite:///{tmp / 'liaison.db'}
+systems:
+{systems}
+flows:
+{flows}
+"""
+    (tmp / "hub.yaml").write_text(text, encoding="utf-8")
+    settings = loads(text, file=str(tmp / "hub.yaml"))
+    store = Store(settings.store_url)
+    return SyncEngine(settings, store, observers=[AuditObserver(store)]), store
+
+
+def _snapshot(store: Store) -> dict[str, Any]:
+    """The store with canonical ids replaced by what they stand for, to compare two runs."""
+    with store.connect() as conn:
+        links = conn.exec_driver_sql(
+            "SELECT system, entity, external_id, canonical_id, fingerprint FROM links").all()
+        records = conn.exec_driver_sql(
+            "SELECT id, entity, data, stub, deleted FROM records").all()
+        keys = conn.exec_driver_sql(
+            "SELECT entity, name, value, canonical_id FROM match_keys").all()
+        dead = conn.exec_driver_sql(
+            "SELECT system, entity, stage, external_id, payload, error FROM dead_letters").all()
+        runs = conn.exec_driver_sql(
+            "SELECT flow, status, read, created, updated, unchanged, skipped, dead_lettered "
+            "FROM runs ORDER BY id").all()
+    name: dict[str, str] = {}
+    for system, entity, ext, cid, _fp in links:
+        name.setdefault(cid, f"{entity}:{system}:{ext}")
+    for entity, key, value, cid in keys:
+        name.setdefault(cid, f"{entity}:{key}:{value}")
+
+    def rename(value: Any) -> Any:
+        if isinstance(value, str):
+            return name.get(value, value)
+        if isinstance(value, list):
+            return [rename(v) for v in value]
+        if isinstance(value, dict):
+            return {k: rename(v) for k, v in value.items()}
+        return value
+
+    assert len(name) == len(records), "a record neither linked nor owning a match key"
+    data_of = {cid: data for cid, _e, data, _s, _d in records}
+    return {
+        "records": sorted((name[cid], entity, orjson.dumps(rename(orjson.loads(data)),
+                                                           option=orjson.OPT_SORT_KEYS),
+                           bool(stub), bool(deleted))
+                          for cid, entity, data, stub, deleted in records),
+        # Fingerprints cover canonical ids, which differ between two stores: compared is
+        # whether each link's fingerprint is that of its record's data.
+        # A target's ids are made up by the target (the spreadsheet's are random).
+        "links": sorted((s, e, x if s in SOURCES else "*", name[c],
+                         fp == fingerprint(orjson.loads(data_of[c])))
+                        for s, e, x, c, fp in links),
+        "keys": sorted((e, k, v, name[c]) for e, k, v, c in keys),
+        "dead": sorted(tuple(str(v) for v in row) for row in dead),
+        "runs": [tuple(r) for r in runs],
+    }
+
+
+def _both_ways(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scenario: Any) -> None:
+    snaps = {}
+    for switch in ("0", "1"):
+        monkeypatch.setenv(readahead.ENV_SWITCH, switch)
+        tmp = tmp_path / f"read-ahead-{switch}"
+        tmp.mkdir()
+        snaps[switch] = scenario(tmp)
+    assert snaps["1"] == snaps["0"]
+
+
+def test_hubspot_contacts_with_company_references_store_the_same(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with HubSpotSandbox(seed=5, count=430, companies=40) as sandbox:
+        os.environ["TEST_RA_TOKEN"] = sandbox.token
+        (tmp_path / "sheet").mkdir()
+        systems = f"""  crm:
+    category: crm
+    owner: Anna
+    connection: {{connector: hubspot, base_url: "{sandbox.base_url}", token: "${{TEST_RA_TOKEN}}"}}
+  sheet: {{category: files, owner: Ben, connection: {{connector: spreadsheet, path: ./sheet}}}}"""
+        flows = """  contacts: {entity: contact, from: crm, to: sheet, page_size: 50}
+  companies: {entity: company, from: crm, to: sheet, page_size: 50}"""
+
+        def scenario(tmp: Path) -> dict[str, Any]:
+            (tmp / "sheet").mkdir()
+            engine, store = _engine(tmp, flows, systems)
+            reports = [engine.run("contacts"), engine.run("companies"),
+                       engine.run("contacts", full=True)]
+            assert [r.status for r in reports] == ["succeeded"] * 3
+            assert reports[0].counts.created == 430 and reports[2].counts.unchanged == 430
+            snap = _snapshot(store)
+            snap["sheet"] = sorted(r["email"] for r in read_csv(tmp / "sheet" / "contacts.csv"))
+            store.close()
+            return snap
+
+        _both_ways(monkeypatch, tmp_path, scenario)
+
+
+def test_bad_rows_are_dead_lettered_the_same(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    rows = [contact(i, company_id=f"c{i % 7}") for i in range(260)]
+    rows[10]["email"] = "not an address"  # fails validation
+    rows[11]["id"] = ""  # no id: the connector cannot read it
+    rows[150]["updated_at"] = "last Tuesday"  # not a time: cannot be mapped
+    rows[70]["email"] = rows[71]["email"]  # the same person twice in one page
+    rows[120]["company_id"] = ""  # no reference: the field stays unset
+    systems = """  a: {category: crm, owner: Anna, connection: {connector: spreadsheet, path: ./a}}
+  b: {category: files, owner: Ben, connection: {connector: spreadsheet, path: ./b}}"""
+    flows = "  contacts: {entity: contact, from: a, to: b, page_size: 40, mode: full}"
+
+    def scenario(tmp: Path) -> dict[str, Any]:
+        (tmp / "b").mkdir()
+        write_csv(tmp / "a" / "contacts.csv", rows, FIELDS)
+        with (tmp / "a" / "contacts.csv").open("a", encoding="utf-8") as fh:
+            fh.write("999,Ragged,Row,r@example.com,x,2024-05-01T10:00:00Z,c1,extra\r\n")
+        engine, store = _engine(tmp, flows, systems)
+        report = engine.run("contacts")
+        assert report.counts.balanced(), report.counts
+        assert report.counts.dead_lettered == 5, report.counts
+        snap = _snapshot(store)
+        store.close()
+        return snap
+
+    _both_ways(monkeypatch, tmp_path, scenario)
+
+
+@pytest.mark.parametrize("fault", ["bad token", "always rate limited"])
+def test_source_errors_reach_the_run_as_in_process(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path, fault: str) -> None:
+    faults = Faults(rate_limit=1.0, retry_after=0.05) if fault != "bad token" else Faults()
+    with HubSpotSandbox(seed=2, count=120, faults=faults) as sandbox:
+        os.environ["TEST_RA_TOKEN"] = "wrong" if fault == "bad token" else sandbox.token
+        systems = f"""  crm:
+    category: crm
+    owner: Anna
+    connection: {{connector: hubspot, base_url: "{sandbox.base_url}", token: "${{TEST_RA_TOKEN}}"}}
+  sheet: {{category: files, owner: Ben, connection: {{connector: spreadsheet, path: ./sheet}}}}"""
+        flows = "  contacts: {entity: contact, from: crm, to: sheet}"
+        outcome: dict[str, tuple[Any, ...]] = {}
+        for switch in ("0", "1"):
+            monkeypatch.setenv(readahead.ENV_SWITCH, switch)
+            tmp = tmp_path / switch
+            (tmp / "sheet").mkdir(parents=True)
+            engine, store = _engine(tmp, flows, systems)
+            report = engine.run("contacts")
+            outcome[switch] = (report.status, report.error, report.retry_after,
+                               report.counts.read)
+            store.close()
+        assert outcome["1"] == outcome["0"]
+        assert outcome["1"][0] == ("failed" if fault == "bad token" else "retry")
+        assert outcome["1"][1]  # in words
+
+
+def test_a_reader_killed_mid_run_fails_the_run_and_the_next_run_finishes(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(readahead.ENV_SWITCH, "1")
+    n = 15000  # more than the pipe holds (about 1 MB): the reader is still at work
+    write_csv(tmp_path / "a" / "contacts.csv", [contact(i) for i in range(n)])
+    (tmp_path / "b").mkdir()
+    systems = """  a: {category: crm, owner: Anna, connection: {connector: spreadsheet, path: ./a}}
+  b: {category: files, owner: Ben, connection: {connector: spreadsheet, path: ./b}}"""
+    engine, store = _engine(tmp_path, "  contacts: {entity: contact, from: a, to: b}", systems)
+    killed: list[int] = []
+
+    def kill_the_reader(_counts: Any) -> None:
+        for child in multiprocessing.active_children():
+            if child.name == "liaison-read-ahead" and child.pid and not killed:
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+
+    first: RunReport = engine.run("contacts", progress=kill_the_reader)
+    assert killed, "no reading process was running"
+    assert first.status == "failed"
+    assert "stopped unexpectedly" in (first.error or "") and "run the flow again" in (
+        first.error or "")
+    assert 0 < first.counts.read < n
+    second = engine.run("contacts")
+    assert second.status == "succeeded"
+    rows = read_csv(tmp_path / "b" / "contacts.csv")
+    assert len(rows) == n and len({r["email"] for r in rows}) == n
+    assert not [c for c in multiprocessing.active_children() if c.name == "liaison-read-ahead"]
+    store.close()
