@@ -38,7 +38,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -94,6 +94,23 @@ def remove_call_listener(listener: CallListener) -> None:
     """Stop telling `listener`."""
     global _LISTENERS
     _LISTENERS = tuple(x for x in _LISTENERS if x is not listener)
+
+
+def capture_calls() -> list[CallOutcome]:
+    """For a child process that reads for the engine (hub.sync.readahead): stop telling the
+    listeners inherited from the engine's process (their metrics live there) and collect
+    every outcome in the returned list instead, to be sent back and told there
+    (`replay_calls`)."""
+    global _LISTENERS
+    collected: list[CallOutcome] = []
+    _LISTENERS = (collected.append,)
+    return collected
+
+
+def replay_calls(outcomes: Iterable[CallOutcome]) -> None:
+    """Tell this process's listeners the outcomes collected in a child (`capture_calls`)."""
+    for outcome in outcomes:
+        _tell(outcome.system, outcome.quota, outcome.failure)
 
 
 def quota_headers(headers: Mapping[str, str]) -> dict[str, int]:

@@ -77,8 +77,9 @@ def new_id() -> str:
 
 # A page's record on its way to the store: its source (the native record, or its JSON when
 # mapped in a child process), the mapped record, its fingerprint, the JSON fingerprinted
-# and its match keys (None: not worked out yet).
-_Item = tuple[Any, Inbound, str, bytes, dict[str, str] | None]
+# its match keys (None: not worked out yet) and the JSON and fingerprint it is stored with
+# if new (None: not worked out).
+_Item = tuple[Any, Inbound, str, bytes, dict[str, str] | None, tuple[bytes, str] | None]
 
 
 def _text(source: Any) -> str | None:
@@ -271,7 +272,8 @@ class Ingestor:
                 continue
             if inb.external_id in items:
                 self._skip("the same record appeared twice in one page; the later copy was used")
-            items[inb.external_id] = (source, inb, done.fingerprint, done.text, done.keys)
+            items[inb.external_id] = (source, inb, done.fingerprint, done.text, done.keys,
+                                      done.stored)
         t1 = time.perf_counter()
         counts.add_time("map+validate", t1 - t0)
 
@@ -360,7 +362,7 @@ class Ingestor:
         created: set[str] = set()
         sensitive = self.mapping.sensitive_fields
         full, run_id = self.full, self.run.run_id
-        for ext, (_native, inb, fp, text, _keys) in pending.items():
+        for ext, (_native, inb, fp, text, _keys, stored) in pending.items():
             cid = ids[ext]
             old = existing.get(cid)
             link_row: dict[str, Any] = {"system": source, "entity": entity, "external_id": ext,
@@ -397,9 +399,12 @@ class Ingestor:
                 continue
             # A record made from this data alone is stored as it was fingerprinted (the
             # merge dropped no null): one serialisation instead of two.
-            same = not base_data and len(merged.data) == len(inb.data)
+            as_stored = None
+            if not base_data:
+                as_stored = stored or ((text, fp) if len(merged.data) == len(inb.data)
+                                       else None)
             record_rows.append(self._row(old, merged.data, merged.sources, deleted=False,
-                                         now=now, cid=cid, text=text if same else None))
+                                         now=now, cid=cid, stored=as_stored))
             action = "create" if is_new else ("restore" if restored else "update")
             out.changes.append(Change(action, entity, cid, source, ext, merged.diff, sensitive))
             if is_new:
@@ -420,12 +425,13 @@ class Ingestor:
 
     def _row(self, old: RecordRow | None, data: dict[str, Any], sources: dict[str, Any], *,
              deleted: bool, now: str, cid: str | None = None,
-             text: bytes | None = None) -> dict[str, Any]:
-        if text is None:
-            text = stable_json(data)  # stored as fingerprinted: one serialisation for both
+             stored: tuple[bytes, str] | None = None) -> dict[str, Any]:
+        # `stored`: the data's JSON and fingerprint, when already worked out.
+        text, fp = stored if stored is not None else (stable_json(data), None)
         return {"id": old.id if old is not None else cid, "entity": self.entity,
                 "schema_version": SCHEMA_VERSION, "data": text.decode(),
-                "sources": encode_sources(sources), "fingerprint": fingerprint_json(text),
+                "sources": encode_sources(sources),
+                "fingerprint": fp if fp is not None else fingerprint_json(text),
                 "stub": False, "deleted": deleted,
                 "created_at": old.created_at if old is not None and not old.stub else now,
                 "updated_at": now}

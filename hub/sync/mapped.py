@@ -53,19 +53,29 @@ class Finished(NamedTuple):
     errors: list[str]  # validation messages; [] when the record is valid
     filtered: bool  # the flow's filter leaves it out
     fingerprint: str
-    text: bytes  # the data as fingerprinted (stored as is when nothing merges into it)
+    text: bytes  # the data as fingerprinted
     keys: dict[str, str] | None  # match keys; None: not worked out
+    # A new record is stored without its null values (hub.sync.conflict): that JSON and
+    # its fingerprint, worked out in a child process; None: not worked out.
+    stored: tuple[bytes, str] | None = None
 
 
 def finish(mapping: CompiledMapping, inb: Inbound,
            keep: Callable[[dict[str, Any]], bool] | None, *, keys: bool) -> Finished:
-    """Validate, filter and fingerprint a mapped record (with `keys`, its match keys too)."""
+    """Validate, filter and fingerprint a mapped record; with `keys` (in a child process,
+    which has time to spare), also its match keys and the JSON it is stored as if new."""
     data = inb.data
     errors: list[str] = [] if inb.deleted else validate(mapping.entity, data)
     filtered = not inb.deleted and not errors and keep is not None and not keep(data)
     text = stable_json(data)
-    found = mapping.match_keys(data) if keys and not errors and not filtered else None
-    return Finished(errors, filtered, fingerprint_json(text), text, found)
+    fp = fingerprint_json(text)
+    if not keys or errors or filtered:
+        return Finished(errors, filtered, fp, text, None)
+    stored = (text, fp)
+    if None in data.values():
+        kept = stable_json({k: v for k, v in data.items() if v is not None})
+        stored = (kept, fingerprint_json(kept))
+    return Finished(errors, filtered, fp, text, mapping.match_keys(data), stored)
 
 
 class MappedPage(NamedTuple):

@@ -36,6 +36,7 @@ except ImportError:  # not on Windows, where fork is not available either
 
 from hub.connector import Connector, Cursor
 from hub.errors import HubError
+from hub.http import capture_calls, replay_calls
 from hub.mapping import CompiledMapping
 from hub.sync.mapped import REF_CACHE_SIZE, MappedPage, map_page, to_wire, wanted_refs
 
@@ -107,12 +108,13 @@ class ReadAhead:
         if self._done:
             raise StopIteration
         try:
-            kind, body = pickle.loads(self._recv.recv_bytes())
+            kind, body, calls = pickle.loads(self._recv.recv_bytes())
         except (EOFError, OSError):  # OSError: it died half way through a page
             self._done = True
             self._proc.join(timeout=5)
             raise HubError("the process reading the source stopped unexpectedly (exit code "
                            f"{self._proc.exitcode}); run the flow again") from None
+        replay_calls(calls)  # the vendor calls it made: retries and quota for the metrics
         if kind == _PAGE:
             return MappedPage(*body)
         self._done = True
@@ -142,6 +144,13 @@ def _child(send: Connection, parents: tuple[int, int], hints: int,
     os.set_blocking(hints, False)
     known: dict[tuple[str, str], str] = {}
     pending = bytearray()
+    calls = capture_calls()
+
+    def message(kind: int, body: Any) -> bytes:
+        sent = list(calls)
+        calls.clear()
+        return pickle.dumps((kind, body, sent), protocol=pickle.HIGHEST_PROTOCOL)
+
     try:
         connector = make_connector()
         try:
@@ -156,9 +165,8 @@ def _child(send: Connection, parents: tuple[int, int], hints: int,
                                    map_page(mapping, natives, None, in_child=True,
                                             known=known, keep=keep)],
                                   wanted)
-                send.send_bytes(pickle.dumps((_PAGE, tuple(body)),
-                                             protocol=pickle.HIGHEST_PROTOCOL))
-            send.send_bytes(pickle.dumps((_DONE, None)))
+                send.send_bytes(message(_PAGE, tuple(body)))
+            send.send_bytes(message(_DONE, None))
         finally:
             with contextlib.suppress(Exception):
                 connector.close()
@@ -166,7 +174,7 @@ def _child(send: Connection, parents: tuple[int, int], hints: int,
         pass  # the engine stopped reading (an error, or enough for this step)
     except BaseException as exc:  # noqa: BLE001 - handed to the engine, which raises it
         with contextlib.suppress(BrokenPipeError, OSError):
-            send.send_bytes(pickle.dumps((_FAIL, _flatten(exc))))
+            send.send_bytes(message(_FAIL, _flatten(exc)))
     finally:
         send.close()
         os._exit(0)  # no atexit handlers, no finalizers of the parent's objects

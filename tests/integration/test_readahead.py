@@ -50,7 +50,7 @@ def _snapshot(store: Store) -> dict[str, Any]:
         links = conn.exec_driver_sql(
             "SELECT system, entity, external_id, canonical_id, fingerprint FROM links").all()
         records = conn.exec_driver_sql(
-            "SELECT id, entity, data, stub, deleted FROM records").all()
+            "SELECT id, entity, data, stub, deleted, fingerprint FROM records").all()
         keys = conn.exec_driver_sql(
             "SELECT entity, name, value, canonical_id FROM match_keys").all()
         dead = conn.exec_driver_sql(
@@ -74,12 +74,14 @@ def _snapshot(store: Store) -> dict[str, Any]:
         return value
 
     assert len(name) == len(records), "a record neither linked nor owning a match key"
-    data_of = {cid: data for cid, _e, data, _s, _d in records}
-    return {
+    data_of = {cid: data for cid, _e, data, _s, _d, _f in records}
+    snap = {
         "records": sorted((name[cid], entity, orjson.dumps(rename(orjson.loads(data)),
                                                            option=orjson.OPT_SORT_KEYS),
-                           bool(stub), bool(deleted))
-                          for cid, entity, data, stub, deleted in records),
+                           bool(stub), bool(deleted),
+                           # stored as fingerprinted (a stub has no fingerprint)
+                           fp == fingerprint(orjson.loads(data)) or (bool(stub) and not fp))
+                          for cid, entity, data, stub, deleted, fp in records),
         # Fingerprints cover canonical ids, which differ between two stores: compared is
         # whether each link's fingerprint is that of its record's data.
         # A target's ids are made up by the target (the spreadsheet's are random).
@@ -90,6 +92,8 @@ def _snapshot(store: Store) -> dict[str, Any]:
         "dead": sorted(tuple(str(v) for v in row) for row in dead),
         "runs": [tuple(r) for r in runs],
     }
+    assert all(r[-1] for r in snap["records"]), "a record stored under another fingerprint"
+    return snap
 
 
 def _both_ways(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scenario: Any) -> None:
