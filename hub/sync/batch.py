@@ -10,8 +10,10 @@ from sqlalchemy import Connection
 from hub.store import Store
 
 # Pages are committed together until this many records or seconds have accumulated: a
-# commit per 100-record page cost more than the rest of the page's store work.
-COMMIT_RECORDS = 1000
+# commit per 100-record page cost more than the rest of the page's store work, and an index
+# page that several pages of a batch touch (match keys by address land anywhere) is written
+# to the log once per commit, not once per page.
+COMMIT_RECORDS = 5000
 COMMIT_SECONDS = 1.0
 
 

@@ -98,8 +98,13 @@ def to_wire(entry: Mapped) -> tuple[Any, ...]:
     inb = entry.inb
     if inb is None:
         return (entry.stage, entry.error, entry.record_id, entry.payload)
+    done = entry.done
+    if done is not None and done.stored is not None:
+        # The engine uses the fingerprinted JSON only to store a new record without nulls,
+        # which `stored` already is: not sent twice.
+        done = done._replace(text=b"")
     return (inb.external_id, inb.data, inb.updated_at, inb.deleted, inb.skip_reason,
-            entry.payload, entry.tokens, None if entry.done is None else tuple(entry.done))
+            entry.payload, entry.tokens, None if done is None else tuple(done))
 
 
 def from_wire(w: tuple[Any, ...]) -> Mapped:
