@@ -155,7 +155,10 @@ def test_a_base64_part_cut_anywhere_decodes_to_a_prefix(data: bytes, cut: int) -
     assert data.startswith(parse.transfer_decode(encoded[:cut], "base64"))
 
 
-@given(st.text(max_size=200), st.integers(min_value=0, max_value=900))
+# No bare CR: in MIME text a CR only comes as part of a CRLF line break, and the encoder
+# used as the oracle (quopri) turns "\r\n\n" into two CRLF breaks, which no decoder can undo.
+@given(st.text(st.characters(blacklist_characters="\r"), max_size=200),
+       st.integers(min_value=0, max_value=900))
 def test_a_quoted_printable_part_cut_anywhere_decodes_to_a_prefix(text: str, cut: int) -> None:
     encoded = quopri.encodestring(text.encode())
     whole = parse.transfer_decode(encoded, "quoted-printable")
