@@ -1106,6 +1106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--token", default="sandbox-token")
     parser.add_argument("--rate-limit", type=float, default=0.0,
                         help="fraction of requests answered 429")
+    parser.add_argument("--retry-after", type=float, default=1.0,
+                        help="seconds of Retry-After sent with the injected 429s")
     parser.add_argument("--server-error", type=float, default=0.0,
                         help="fraction of requests answered 5xx")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per answer")
@@ -1115,7 +1117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the app client secret webhook deliveries are signed with")
     args = parser.parse_args(list(argv) if argv is not None else None)
     faults = Faults(rate_limit=args.rate_limit, server_error=args.server_error,
-                    latency=args.latency, seed=args.seed)
+                    latency=args.latency, seed=args.seed, retry_after=args.retry_after)
     sandbox = HubSpotSandbox(seed=args.seed, count=args.count, port=args.port,
                              token=args.token, faults=faults, deals=args.deals)
     with sandbox:

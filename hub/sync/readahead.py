@@ -25,6 +25,7 @@ import pickle
 import select
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
@@ -43,6 +44,10 @@ from hub.sync.mapped import REF_CACHE_SIZE, MappedPage, map_page, to_wire, wante
 ENV_SWITCH = "HUB_READ_AHEAD"  # "0" turns reading in a child process off
 
 _PAGE, _DONE, _FAIL = 0, 1, 2
+# Threads of our own that hold no lock a child could need (hub.store.checkpoint's checkpoints
+# run on their own SQLite connection, which the child never touches).
+_QUIET_THREADS = frozenset({"liaison-wal-checkpoint"})
+POLL_SECONDS = 1.0  # how often a wait for the child's next page checks that it is alive
 _HINTS_PER_FRAME = 32  # resolved references per write to the child (one atomic write)
 PIPE_BYTES = 1 << 20  # about ten pages of a hundred mapped contacts
 
@@ -52,7 +57,23 @@ def available(connector: Connector, mapping: CompiledMapping) -> bool:
     return (os.environ.get(ENV_SWITCH, "1") != "0"
             and "fork" in multiprocessing.get_all_start_methods()
             and bool(getattr(connector.capabilities, "reads_in_child", False))
-            and mapping.refs_deferrable)
+            and mapping.refs_deferrable
+            and _alone())
+
+
+def _alone() -> bool:
+    """Whether this thread is the only one that could hold a lock the child would need.
+
+    A fork copies every lock in the state it is in, and only the forking thread: a lock
+    another thread held then (in a library, in the interpreter's C extensions) is held
+    for ever in the child, which would hang on it. So a process with other threads at work
+    (a worker's job threads, `hub run`, `hub serve`) reads in-process, and gains its
+    parallelism from more worker processes instead; `hub sync` and the benchmark fork.
+    Threads that only sleep between short jobs of their own are let through.
+    """
+    me = threading.current_thread()
+    return all(t is me or t.name in _QUIET_THREADS or not t.is_alive()
+               for t in threading.enumerate())
 
 
 class ReadAhead:
@@ -108,6 +129,11 @@ class ReadAhead:
         if self._done:
             raise StopIteration
         try:
+            # A page may take long (a slow vendor, Retry-After): wait as long as the child
+            # lives, but not for ever on one that died without closing its end.
+            while not self._recv.poll(POLL_SECONDS):
+                if not self._proc.is_alive():
+                    raise EOFError
             kind, body, calls = pickle.loads(self._recv.recv_bytes())
         except (EOFError, OSError):  # OSError: it died half way through a page
             self._done = True

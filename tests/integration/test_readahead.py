@@ -10,23 +10,69 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from connectors.hubspot.sandbox import Faults, HubSpotSandbox
 from hub.audit import AuditObserver
 from hub.canonical import fingerprint
 from hub.config import loads
 from hub.store import Store
+from hub.sync import engine as engine_module
 from hub.sync import readahead
 from hub.sync.engine import RunReport, SyncEngine
 from tests.integration.helpers import contact, read_csv, write_csv
 
 SOURCES = ("crm", "a")
 FIELDS = ["id", "first_name", "last_name", "email", "title", "updated_at", "company_id"]
+
+
+@contextmanager
+def _sandbox(*args: str) -> Iterator[tuple[str, str]]:
+    """A HubSpot sandbox in a process of its own: a server thread in this process would
+    (rightly) keep the engine from forking its reader (hub.sync.readahead._alone)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ("import sys; from connectors.hubspot.sandbox import main; "
+                                "sys.exit(main(sys.argv[1:]))"), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        base_url = token = ""
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while not token and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if "base_url:" in line:
+                base_url = line.split("base_url:", 1)[1].strip()
+            if "export HUBSPOT_TOKEN=" in line:
+                token = line.split("=", 1)[1].split()[0]
+        assert base_url and token, "the sandbox did not start"
+        yield base_url, token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture()
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the reads done in a child process (a scenario must not pass by not forking)."""
+    made: list[int] = []
+
+    class Counted(readahead.ReadAhead):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(1)
+
+    monkeypatch.setattr(engine_module, "ReadAhead", Counted)
+    return made
 
 
 def _engine(tmp: Path, flows: str, systems: str) -> tuple[SyncEngine, Store]:
@@ -96,25 +142,27 @@ def _snapshot(store: Store) -> dict[str, Any]:
     return snap
 
 
-def _both_ways(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scenario: Any) -> None:
+def _both_ways(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scenario: Any,
+               forks: list[int]) -> None:
     snaps = {}
     for switch in ("0", "1"):
         monkeypatch.setenv(readahead.ENV_SWITCH, switch)
         tmp = tmp_path / f"read-ahead-{switch}"
         tmp.mkdir()
+        before = len(forks)
         snaps[switch] = scenario(tmp)
+        assert (len(forks) > before) == (switch == "1"), "read where it should not have been"
     assert snaps["1"] == snaps["0"]
 
 
 def test_hubspot_contacts_with_company_references_store_the_same(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    with HubSpotSandbox(seed=5, count=430, companies=40) as sandbox:
-        os.environ["TEST_RA_TOKEN"] = sandbox.token
-        (tmp_path / "sheet").mkdir()
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forks: list[int]) -> None:
+    with _sandbox("--seed", "5", "--count", "430") as (base_url, token):
+        os.environ["TEST_RA_TOKEN"] = token
         systems = f"""  crm:
     category: crm
     owner: Anna
-    connection: {{connector: hubspot, base_url: "{sandbox.base_url}", token: "${{TEST_RA_TOKEN}}"}}
+    connection: {{connector: hubspot, base_url: "{base_url}", token: "${{TEST_RA_TOKEN}}"}}
   sheet: {{category: files, owner: Ben, connection: {{connector: spreadsheet, path: ./sheet}}}}"""
         flows = """  contacts: {entity: contact, from: crm, to: sheet, page_size: 50}
   companies: {entity: company, from: crm, to: sheet, page_size: 50}"""
@@ -131,11 +179,11 @@ def test_hubspot_contacts_with_company_references_store_the_same(
             store.close()
             return snap
 
-        _both_ways(monkeypatch, tmp_path, scenario)
+        _both_ways(monkeypatch, tmp_path, scenario, forks)
 
 
 def test_bad_rows_are_dead_lettered_the_same(monkeypatch: pytest.MonkeyPatch,
-                                            tmp_path: Path) -> None:
+                                            tmp_path: Path, forks: list[int]) -> None:
     rows = [contact(i, company_id=f"c{i % 7}") for i in range(260)]
     rows[10]["email"] = "not an address"  # fails validation
     rows[11]["id"] = ""  # no id: the connector cannot read it
@@ -159,19 +207,20 @@ def test_bad_rows_are_dead_lettered_the_same(monkeypatch: pytest.MonkeyPatch,
         store.close()
         return snap
 
-    _both_ways(monkeypatch, tmp_path, scenario)
+    _both_ways(monkeypatch, tmp_path, scenario, forks)
 
 
 @pytest.mark.parametrize("fault", ["bad token", "always rate limited"])
 def test_source_errors_reach_the_run_as_in_process(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path, fault: str) -> None:
-    faults = Faults(rate_limit=1.0, retry_after=0.05) if fault != "bad token" else Faults()
-    with HubSpotSandbox(seed=2, count=120, faults=faults) as sandbox:
-        os.environ["TEST_RA_TOKEN"] = "wrong" if fault == "bad token" else sandbox.token
+                                                   tmp_path: Path, fault: str,
+                                                   forks: list[int]) -> None:
+    faults = ["--rate-limit", "1", "--retry-after", "0.05"] if fault != "bad token" else []
+    with _sandbox("--seed", "2", "--count", "120", *faults) as (base_url, token):
+        os.environ["TEST_RA_TOKEN"] = "wrong" if fault == "bad token" else token
         systems = f"""  crm:
     category: crm
     owner: Anna
-    connection: {{connector: hubspot, base_url: "{sandbox.base_url}", token: "${{TEST_RA_TOKEN}}"}}
+    connection: {{connector: hubspot, base_url: "{base_url}", token: "${{TEST_RA_TOKEN}}"}}
   sheet: {{category: files, owner: Ben, connection: {{connector: spreadsheet, path: ./sheet}}}}"""
         flows = "  contacts: {entity: contact, from: crm, to: sheet}"
         outcome: dict[str, tuple[Any, ...]] = {}
@@ -184,13 +233,14 @@ def test_source_errors_reach_the_run_as_in_process(monkeypatch: pytest.MonkeyPat
             outcome[switch] = (report.status, report.error, report.retry_after,
                                report.counts.read)
             store.close()
+        assert len(forks) == 1
         assert outcome["1"] == outcome["0"]
         assert outcome["1"][0] == ("failed" if fault == "bad token" else "retry")
         assert outcome["1"][1]  # in words
 
 
 def test_a_reader_killed_mid_run_fails_the_run_and_the_next_run_finishes(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forks: list[int]) -> None:
     monkeypatch.setenv(readahead.ENV_SWITCH, "1")
     n = 15000  # more than the pipe holds (about 1 MB): the reader is still at work
     write_csv(tmp_path / "a" / "contacts.csv", [contact(i) for i in range(n)])
@@ -207,7 +257,7 @@ def test_a_reader_killed_mid_run_fails_the_run_and_the_next_run_finishes(
                 killed.append(child.pid)
 
     first: RunReport = engine.run("contacts", progress=kill_the_reader)
-    assert killed, "no reading process was running"
+    assert forks and killed, "no reading process was running"
     assert first.status == "failed"
     assert "stopped unexpectedly" in (first.error or "") and "run the flow again" in (
         first.error or "")
