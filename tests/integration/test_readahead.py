@@ -1,15 +1,15 @@
 """Reading and mapping in a child process (hub.sync.readahead) changes nothing but speed.
 
 Each scenario runs twice, with HUB_READ_AHEAD=0 (in-process reading) and =1 (a forked child
-reads and maps), and the stores are compared record by record: canonical data (references
-followed to the record they name), links, match keys, per-run counts and dead letters.
+reads and maps), each time in a fresh process (tests.integration.readahead_runner: the
+engine does not fork beside other threads, and a test process keeps earlier tests'), and
+the stores are compared record by record: canonical data (references followed to the
+record they name), links, match keys, per-run counts and dead letters.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,15 +21,12 @@ from typing import Any
 import orjson
 import pytest
 
-from hub.audit import AuditObserver
 from hub.canonical import fingerprint
-from hub.config import loads
 from hub.store import Store
-from hub.sync import engine as engine_module
 from hub.sync import readahead
-from hub.sync.engine import RunReport, SyncEngine
 from tests.integration.helpers import contact, read_csv, write_csv
 
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("crm", "a")
 FIELDS = ["id", "first_name", "last_name", "email", "title", "updated_at", "company_id"]
 
@@ -61,21 +58,7 @@ def _sandbox(*args: str) -> Iterator[tuple[str, str]]:
         proc.wait(timeout=10)
 
 
-@pytest.fixture()
-def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the reads done in a child process (a scenario must not pass by not forking)."""
-    made: list[int] = []
-
-    class Counted(readahead.ReadAhead):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(1)
-
-    monkeypatch.setattr(engine_module, "ReadAhead", Counted)
-    return made
-
-
-def _engine(tmp: Path, flows: str, systems: str) -> tuple[SyncEngine, Store]:
+def _write_config(tmp: Path, flows: str, systems: str) -> Path:
     text = f"""
 version: 1
 store: sqlite:///{tmp / 'liaison.db'}
@@ -84,10 +67,29 @@ systems:
 flows:
 {flows}
 """
-    (tmp / "hub.yaml").write_text(text, encoding="utf-8")
-    settings = loads(text, file=str(tmp / "hub.yaml"))
-    store = Store(settings.store_url)
-    return SyncEngine(settings, store, observers=[AuditObserver(store)]), store
+    path = tmp / "hub.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _run(tmp: Path, flows: str, systems: str, plan: list[tuple[str, dict[str, Any]]], *,
+         read_ahead: bool, kill: bool = False) -> dict[str, Any]:
+    """Run the flows in a fresh process (tests.integration.readahead_runner)."""
+    config = _write_config(tmp, flows, systems)
+    env = dict(os.environ, **{readahead.ENV_SWITCH: "1" if read_ahead else "0"})
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.integration.readahead_runner", str(config),
+         orjson.dumps(plan).decode(), *(["--kill-reader"] if kill else [])],
+        capture_output=True, text=True, timeout=300, env=env, cwd=str(ROOT), check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    assert (out["forks"] > 0) == read_ahead, f"read ahead {read_ahead}, forks: {out}"
+    assert out["children_left"] == []
+    return out
+
+
+def _store(tmp: Path) -> Store:
+    return Store(f"sqlite:///{tmp / 'liaison.db'}")
 
 
 def _snapshot(store: Store) -> dict[str, Any]:
@@ -142,21 +144,16 @@ def _snapshot(store: Store) -> dict[str, Any]:
     return snap
 
 
-def _both_ways(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scenario: Any,
-               forks: list[int]) -> None:
+def _both_ways(tmp_path: Path, scenario: Any) -> None:
     snaps = {}
-    for switch in ("0", "1"):
-        monkeypatch.setenv(readahead.ENV_SWITCH, switch)
-        tmp = tmp_path / f"read-ahead-{switch}"
+    for read_ahead in (False, True):
+        tmp = tmp_path / f"read-ahead-{int(read_ahead)}"
         tmp.mkdir()
-        before = len(forks)
-        snaps[switch] = scenario(tmp)
-        assert (len(forks) > before) == (switch == "1"), "read where it should not have been"
-    assert snaps["1"] == snaps["0"]
+        snaps[read_ahead] = scenario(tmp, read_ahead)
+    assert snaps[True] == snaps[False]
 
 
-def test_hubspot_contacts_with_company_references_store_the_same(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forks: list[int]) -> None:
+def test_hubspot_contacts_with_company_references_store_the_same(tmp_path: Path) -> None:
     with _sandbox("--seed", "5", "--count", "430") as (base_url, token):
         os.environ["TEST_RA_TOKEN"] = token
         systems = f"""  crm:
@@ -166,24 +163,26 @@ def test_hubspot_contacts_with_company_references_store_the_same(
   sheet: {{category: files, owner: Ben, connection: {{connector: spreadsheet, path: ./sheet}}}}"""
         flows = """  contacts: {entity: contact, from: crm, to: sheet, page_size: 50}
   companies: {entity: company, from: crm, to: sheet, page_size: 50}"""
+        plan: list[tuple[str, dict[str, Any]]] = [
+            ("contacts", {}), ("companies", {}), ("contacts", {"full": True})]
 
-        def scenario(tmp: Path) -> dict[str, Any]:
+        def scenario(tmp: Path, read_ahead: bool) -> dict[str, Any]:
             (tmp / "sheet").mkdir()
-            engine, store = _engine(tmp, flows, systems)
-            reports = [engine.run("contacts"), engine.run("companies"),
-                       engine.run("contacts", full=True)]
-            assert [r.status for r in reports] == ["succeeded"] * 3
-            assert reports[0].counts.created == 430 and reports[2].counts.unchanged == 430
+            out = _run(tmp, flows, systems, plan, read_ahead=read_ahead)
+            reports = out["reports"]
+            assert [r["status"] for r in reports] == ["succeeded"] * 3
+            assert reports[0]["created"] == 430 and reports[2]["unchanged"] == 430
+            store = _store(tmp)
             snap = _snapshot(store)
-            snap["sheet"] = sorted(r["email"] for r in read_csv(tmp / "sheet" / "contacts.csv"))
             store.close()
+            snap["sheet"] = sorted(r["email"] for r in read_csv(tmp / "sheet" / "contacts.csv"))
+            snap["reports"] = reports
             return snap
 
-        _both_ways(monkeypatch, tmp_path, scenario, forks)
+        _both_ways(tmp_path, scenario)
 
 
-def test_bad_rows_are_dead_lettered_the_same(monkeypatch: pytest.MonkeyPatch,
-                                            tmp_path: Path, forks: list[int]) -> None:
+def test_bad_rows_are_dead_lettered_the_same(tmp_path: Path) -> None:
     rows = [contact(i, company_id=f"c{i % 7}") for i in range(260)]
     rows[10]["email"] = "not an address"  # fails validation
     rows[11]["id"] = ""  # no id: the connector cannot read it
@@ -194,26 +193,24 @@ def test_bad_rows_are_dead_lettered_the_same(monkeypatch: pytest.MonkeyPatch,
   b: {category: files, owner: Ben, connection: {connector: spreadsheet, path: ./b}}"""
     flows = "  contacts: {entity: contact, from: a, to: b, page_size: 40, mode: full}"
 
-    def scenario(tmp: Path) -> dict[str, Any]:
+    def scenario(tmp: Path, read_ahead: bool) -> dict[str, Any]:
         (tmp / "b").mkdir()
         write_csv(tmp / "a" / "contacts.csv", rows, FIELDS)
         with (tmp / "a" / "contacts.csv").open("a", encoding="utf-8") as fh:
             fh.write("999,Ragged,Row,r@example.com,x,2024-05-01T10:00:00Z,c1,extra\r\n")
-        engine, store = _engine(tmp, flows, systems)
-        report = engine.run("contacts")
-        assert report.counts.balanced(), report.counts
-        assert report.counts.dead_lettered == 5, report.counts
+        report = _run(tmp, flows, systems, [("contacts", {})],
+                      read_ahead=read_ahead)["reports"][0]
+        assert report["balanced"] and report["dead_lettered"] == 5, report
+        store = _store(tmp)
         snap = _snapshot(store)
         store.close()
         return snap
 
-    _both_ways(monkeypatch, tmp_path, scenario, forks)
+    _both_ways(tmp_path, scenario)
 
 
 @pytest.mark.parametrize("fault", ["bad token", "always rate limited"])
-def test_source_errors_reach_the_run_as_in_process(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path, fault: str,
-                                                   forks: list[int]) -> None:
+def test_source_errors_reach_the_run_as_in_process(tmp_path: Path, fault: str) -> None:
     faults = ["--rate-limit", "1", "--retry-after", "0.05"] if fault != "bad token" else []
     with _sandbox("--seed", "2", "--count", "120", *faults) as (base_url, token):
         os.environ["TEST_RA_TOKEN"] = "wrong" if fault == "bad token" else token
@@ -223,48 +220,33 @@ def test_source_errors_reach_the_run_as_in_process(monkeypatch: pytest.MonkeyPat
     connection: {{connector: hubspot, base_url: "{base_url}", token: "${{TEST_RA_TOKEN}}"}}
   sheet: {{category: files, owner: Ben, connection: {{connector: spreadsheet, path: ./sheet}}}}"""
         flows = "  contacts: {entity: contact, from: crm, to: sheet}"
-        outcome: dict[str, tuple[Any, ...]] = {}
-        for switch in ("0", "1"):
-            monkeypatch.setenv(readahead.ENV_SWITCH, switch)
-            tmp = tmp_path / switch
+        outcome: dict[bool, tuple[Any, ...]] = {}
+        for read_ahead in (False, True):
+            tmp = tmp_path / str(read_ahead)
             (tmp / "sheet").mkdir(parents=True)
-            engine, store = _engine(tmp, flows, systems)
-            report = engine.run("contacts")
-            outcome[switch] = (report.status, report.error, report.retry_after,
-                               report.counts.read)
-            store.close()
-        assert len(forks) == 1
-        assert outcome["1"] == outcome["0"]
-        assert outcome["1"][0] == ("failed" if fault == "bad token" else "retry")
-        assert outcome["1"][1]  # in words
+            r = _run(tmp, flows, systems, [("contacts", {})],
+                     read_ahead=read_ahead)["reports"][0]
+            outcome[read_ahead] = (r["status"], r["error"], r["retry_after"], r["read"])
+        assert outcome[True] == outcome[False]
+        assert outcome[True][0] == ("failed" if fault == "bad token" else "retry")
+        assert outcome[True][1]  # in words
 
 
 def test_a_reader_killed_mid_run_fails_the_run_and_the_next_run_finishes(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forks: list[int]) -> None:
-    monkeypatch.setenv(readahead.ENV_SWITCH, "1")
+        tmp_path: Path) -> None:
     n = 15000  # more than the pipe holds (about 1 MB): the reader is still at work
     write_csv(tmp_path / "a" / "contacts.csv", [contact(i) for i in range(n)])
     (tmp_path / "b").mkdir()
     systems = """  a: {category: crm, owner: Anna, connection: {connector: spreadsheet, path: ./a}}
   b: {category: files, owner: Ben, connection: {connector: spreadsheet, path: ./b}}"""
-    engine, store = _engine(tmp_path, "  contacts: {entity: contact, from: a, to: b}", systems)
-    killed: list[int] = []
-
-    def kill_the_reader(_counts: Any) -> None:
-        for child in multiprocessing.active_children():
-            if child.name == "liaison-read-ahead" and child.pid and not killed:
-                os.kill(child.pid, signal.SIGKILL)
-                killed.append(child.pid)
-
-    first: RunReport = engine.run("contacts", progress=kill_the_reader)
-    assert forks and killed, "no reading process was running"
-    assert first.status == "failed"
-    assert "stopped unexpectedly" in (first.error or "") and "run the flow again" in (
-        first.error or "")
-    assert 0 < first.counts.read < n
-    second = engine.run("contacts")
-    assert second.status == "succeeded"
+    flows = "  contacts: {entity: contact, from: a, to: b}"
+    out = _run(tmp_path, flows, systems, [("contacts", {})], read_ahead=True, kill=True)
+    assert out["killed"] == 1, "no reading process was running"
+    first = out["reports"][0]
+    assert first["status"] == "failed"
+    assert "stopped unexpectedly" in first["error"] and "run the flow again" in first["error"]
+    assert 0 < first["read"] < n
+    second = _run(tmp_path, flows, systems, [("contacts", {})], read_ahead=True)
+    assert second["reports"][0]["status"] == "succeeded"
     rows = read_csv(tmp_path / "b" / "contacts.csv")
     assert len(rows) == n and len({r["email"] for r in rows}) == n
-    assert not [c for c in multiprocessing.active_children() if c.name == "liaison-read-ahead"]
-    store.close()
