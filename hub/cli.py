@@ -83,19 +83,20 @@ class Ctx:
 
     @property
     def store(self) -> Any:
-        from hub.store import Store
-
-        if self._store is None:
-            self._store = Store(self.settings.store_url)
-        return self._store
+        return self._open_store(wait=0.0)
 
     def long_running_store(self) -> Any:
         """The store, for a command that serves until stopped: a database that is still
         starting is waited for (hub.store.STORE_WAIT_SECONDS) instead of failing."""
-        from hub.store import STORE_WAIT_SECONDS, Store
+        from hub.store import STORE_WAIT_SECONDS
+
+        return self._open_store(wait=STORE_WAIT_SECONDS)
+
+    def _open_store(self, *, wait: float) -> Any:
+        from hub.store import Store
 
         if self._store is None:
-            self._store = Store(self.settings.store_url, wait=STORE_WAIT_SECONDS)
+            self._store = Store(self.settings.store_url, wait=wait)
         return self._store
 
     def engine(self) -> Any:

@@ -17,12 +17,7 @@ import pytest
 
 from hub.errors import StoreUnavailable
 from hub.store import Store
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.integration.cluster import free_port
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
@@ -73,7 +68,7 @@ def _via(url: str, port: int) -> str:
 
 @pytest.mark.postgres
 def test_a_store_opened_before_its_database_answers_waits_for_it(pg_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     target = (urlsplit(pg_url).hostname or "127.0.0.1", urlsplit(pg_url).port or 5432)
     with _late_forwarder(port, target, after=1.5):
         t0 = time.monotonic()
@@ -88,7 +83,7 @@ def test_a_store_opened_before_its_database_answers_waits_for_it(pg_url: str) ->
 
 @pytest.mark.postgres
 def test_a_database_that_never_answers_is_reported_after_the_wait(pg_url: str) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     t0 = time.monotonic()
     with pytest.raises(StoreUnavailable) as caught:
         Store(_via(pg_url, port), wait=1.2)
