@@ -8,94 +8,13 @@ the audit log never holds a secret.
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from hub.config.model import REDACTED
+from hub.canonical.redact import redact_diff
 from hub.store import AuditInput, Store
 from hub.sync.hooks import Change, Observer, RunInfo
-
-SECRET_NAME = re.compile(
-    r"(^|_)(password|passwd|secret|token|api_?key|credentials?|client_secret)($|_)", re.IGNORECASE)
-_SCALARS = frozenset({str, int, float, bool})
-
-
-@functools.lru_cache(maxsize=4096)
-def _secret_name(name: str) -> bool:
-    # Field names repeat on every record: match each distinct name against the regex once.
-    return SECRET_NAME.search(name) is not None
-
-
-@functools.lru_cache(maxsize=4096)
-def _top(name: str) -> str:
-    return name.split(".", 1)[0].split("[", 1)[0]
-
-
-# Fields whose nested keys are chosen by users, not by the canonical schema.
-FREE_FORM = frozenset({"custom"})
-
-
-@functools.lru_cache(maxsize=1024)
-def _needs_look(names: tuple[str, ...]) -> tuple[str, ...]:
-    # Records of one mapping have a handful of distinct field sets: each is checked once.
-    return tuple(n for n in names if _secret_name(n) or n in FREE_FORM)
-
-
-def _has_sensitive_below(top: str, sensitive: frozenset[str]) -> bool:
-    # Mappings mark nested paths sensitive as "line_items[].x" or "custom.x".
-    return any(p != top and _top(p) == top for p in sensitive)
-
-
-def _redact_value(name: str, value: Any, sensitive: frozenset[str]) -> Any:
-    if name in sensitive or _secret_name(name):
-        return REDACTED if value is not None else None
-    if value is None or type(value) in _SCALARS:  # the common case, without ABC checks
-        return value
-    if isinstance(value, Mapping):
-        return {k: _redact_value(str(k), v, sensitive) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_value(name, v, frozenset()) if isinstance(v, Mapping) else v
-                for v in value]
-    return value
-
-
-def redact_diff(diff: Mapping[str, Any], sensitive: frozenset[str], *,
-                canonical: bool = False) -> dict[str, Any]:
-    """A field diff with sensitive and secret-looking values replaced by ***.
-
-    `canonical=True` says the values passed the entity's JSON Schema, so below a field
-    only `custom` can hold keys a user chose; anything else (native records written to a
-    system) is walked in full.
-    """
-    if canonical and not sensitive:
-        # The usual case: top-level canonical names, and only the free-form `custom`
-        # walked. Which names need a look is decided once per set of names (cached).
-        out = dict(diff)
-        for name in _needs_look(tuple(diff)):
-            change = diff[name]
-            if _secret_name(name):
-                out[name] = [REDACTED if v is not None else None for v in change]
-            else:
-                out[name] = [_redact_value(name, v, sensitive) for v in change]
-        return out
-    out = {}
-    for name, change in diff.items():
-        # Names repeat on every record and are checked once (cached); values are walked only
-        # where they hold nested objects whose keys could name a secret.
-        top = _top(name)
-        if name in sensitive or _secret_name(name) or top in sensitive:
-            out[name] = [REDACTED if v is not None else None for v in change]
-        elif not canonical or top in FREE_FORM or _has_sensitive_below(top, sensitive):
-            out[name] = [_redact_value(name, v, sensitive) for v in change]
-        else:
-            # A canonical field's nested keys are fixed by its JSON Schema (address, type,
-            # number...), none of them a secret: nothing below it to redact.
-            out[name] = change
-    return out
 
 
 class AuditObserver(Observer):
@@ -111,6 +30,7 @@ class AuditObserver(Observer):
             return
         run_id, flow = run.run_id, run.flow
         events = [AuditInput(c.entity, c.action, c.canonical_id, c.system, c.external_id,
+                             c.audit if c.audit is not None else
                              redact_diff(c.diff, c.sensitive,
                                          canonical=not c.action.startswith("write.")),
                              run_id, flow) for c in changes]

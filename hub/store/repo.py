@@ -143,7 +143,7 @@ class AuditInput(NamedTuple):
     canonical_id: str | None = None
     system: str | None = None
     external_id: str | None = None
-    diff: Mapping[str, Any] | None = None
+    diff: Mapping[str, Any] | str | None = None  # str: already as stored (sorted JSON)
     run_id: int | None = None
     flow: str | None = None
 
@@ -827,7 +827,8 @@ class Store:
         to_json, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS  # `dumps`, without a call
         for entity, action, canonical_id, system, external_id, change, run_id, flow in events:
             seq += 1
-            diff = to_json(change or {}, option=sort_keys).decode()
+            diff = (change if type(change) is str
+                    else to_json(change or {}, option=sort_keys).decode())
             digest = event_hash(prev, seq, at, run_id, flow, entity, canonical_id, system,
                                 external_id, action, diff)
             rows.append((seq, at, run_id, flow, entity, canonical_id, system, external_id,

@@ -39,7 +39,7 @@ from hub.sync.deliver import Deliverer
 from hub.sync.hooks import IN_COLUMNS, Observer, RunCounts, RunInfo, Tally
 from hub.sync.ingest import Ingestor
 from hub.sync.lease import LEASE_TTL, Fence, holder_dead, holder_id, process_owner
-from hub.sync.mapped import MappedPage
+from hub.sync.mapped import MappedPage, Prepare
 from hub.sync.prefetch import Prefetch
 from hub.sync.readahead import ReadAhead
 from hub.sync.rollup import RollUp
@@ -284,7 +284,9 @@ class SyncEngine:
             ingestor.learning = True  # resolved references go on to the child
             pages = ReadAhead(lambda: ctx.factory(self.settings.connection(source)),
                               ingestor.mapping, cursor, incremental=not full,
-                              page_size=flow.page_size, keep=ctx.filter)
+                              page_size=flow.page_size, keep=ctx.filter,
+                              prepare=Prepare(source, run.run_id,
+                                              ingestor.mapping.sensitive_fields))
         else:
             pages = Prefetch(connector.read(ingestor.mapping.object, cursor,
                                             incremental=not full, page_size=flow.page_size))

@@ -9,11 +9,12 @@ the records it describes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Connection
 
 _NO_DIFF: Mapping[str, Any] = MappingProxyType({})
@@ -58,8 +59,6 @@ class RunCounts:
     @classmethod
     def from_row(cls, row: Any) -> RunCounts:
         """Counters restored from a run row (a resumed run continues its counts)."""
-        import orjson
-
         counts = cls()
         for c in cls.COLUMNS:
             setattr(counts, c, int(getattr(row, c) or 0))
@@ -114,6 +113,37 @@ class Change(NamedTuple):
     external_id: str | None = None
     diff: Mapping[str, Any] = _NO_DIFF  # field -> [old, new]
     sensitive: frozenset[str] = frozenset()  # fields whose values must be redacted
+    # The diff as the audit trail stores it (redacted, keys sorted), when already worked
+    # out: a read-ahead child prepares it for a record created from its data alone.
+    audit: str | None = None
+
+
+class CreatedDiff(Mapping[str, Any]):
+    """The diff of a record created from `data` (its JSON): every field [None, value].
+
+    Decoded only if an observer reads it: the audit trail takes the prepared text
+    (`Change.audit`) and most flows have no roll-up that looks.
+    """
+
+    __slots__ = ("_diff", "_text")
+
+    def __init__(self, text: bytes) -> None:
+        self._text = text
+        self._diff: dict[str, list[Any]] | None = None
+
+    def _load(self) -> dict[str, list[Any]]:
+        if self._diff is None:
+            self._diff = {k: [None, v] for k, v in orjson.loads(self._text).items()}
+        return self._diff
+
+    def __getitem__(self, key: str) -> list[Any]:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 class Observer:

@@ -7,7 +7,6 @@ whole page is committed or none of it is, so the cursor never passes an uncommit
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,14 +24,17 @@ from hub.mapping import CompiledMapping, Inbound, split_namespace
 from hub.store import RecordRow, Store, encode_sources, now_iso
 from hub.sync.conflict import Resolver
 from hub.sync.context import FlowContext
-from hub.sync.hooks import Change, RunCounts, RunInfo
+from hub.sync.hooks import Change, CreatedDiff, RunCounts, RunInfo
+from hub.sync.ids import new_id
 from hub.sync.mapped import (
     ERROR_KEY,
     RAW_KEY,
     REF_CACHE_SIZE,
+    Finished,
     Mapped,
     MappedPage,
     finish,
+    incoming,
     map_page,
     payload,
     swap_tokens,
@@ -54,32 +56,13 @@ class PageResult:
     unsafe_for_deletes: bool = False  # a record without a readable id: deletion detection off
 
 
-_LOW62 = (1 << 62) - 1
-_VERSION_VARIANT = 0x7 << 76 | 0x2 << 62  # UUID version 7, RFC 4122 variant
-
-
-def new_id() -> str:
-    """A new canonical id: a UUID (version 7 layout) whose leading bits are the time in ms.
-
-    Ids made close in time sort close together, so the records' primary key and every
-    index on canonical_id grow at their end instead of being written at random pages
-    (uuid4): a page's commit then touches a few B-tree pages, not hundreds.
-    """
-    # 74 random bits from the process's Mersenne Twister, seeded from os.urandom at start
-    # and reseeded in every forked child: unique ids without a system call for each (ids
-    # are not secrets).
-    rand = random.getrandbits(74)
-    value = ((time.time_ns() // 1_000_000) << 80 | (rand >> 62) << 64 | rand & _LOW62
-             | _VERSION_VARIANT)
-    h = value.to_bytes(16).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 # A page's record on its way to the store: its source (the native record, or its JSON when
 # mapped in a child process), the mapped record, its fingerprint, the JSON fingerprinted
-# its match keys (None: not worked out yet) and the JSON and fingerprint it is stored with
-# if new (None: not worked out).
-_Item = tuple[Any, Inbound, str, bytes, dict[str, str] | None, tuple[bytes, str] | None]
+# its match keys (None: not worked out yet), the JSON and fingerprint it is stored with
+# if new (None: not worked out) and, when a child process prepared it as created, what
+# it prepared (Finished.new_id set; else None).
+_Item = tuple[Any, Inbound, str, bytes, dict[str, str] | None, tuple[bytes, str] | None,
+              Finished | None]
 
 
 def _text(source: Any) -> str | None:
@@ -273,7 +256,7 @@ class Ingestor:
             if inb.external_id in items:
                 self._skip("the same record appeared twice in one page; the later copy was used")
             items[inb.external_id] = (source, inb, done.fingerprint, done.text, done.keys,
-                                      done.stored)
+                                      done.stored, done if done.new_id is not None else None)
         t1 = time.perf_counter()
         counts.add_time("map+validate", t1 - t0)
 
@@ -342,9 +325,11 @@ class Ingestor:
                                f"{source} or change one", native, ext, text=_text(native))
                     continue
                 ids[ext] = cid
-            for ext in pending:
+            for ext, item in pending.items():
                 if ext not in ids:
-                    ids[ext] = cid = new_id()
+                    prepared = item[6]
+                    ids[ext] = cid = (prepared.new_id if prepared is not None
+                                      and prepared.new_id is not None else new_id())
                     fresh.add(cid)
 
         # A fresh id has no record yet: only the others are looked up.
@@ -362,9 +347,30 @@ class Ingestor:
         created: set[str] = set()
         sensitive = self.mapping.sensitive_fields
         full, run_id = self.full, self.run.run_id
-        for ext, (_native, inb, fp, text, _keys, stored) in pending.items():
+        for ext, (_native, inb, fp, text, keys, stored, prepared) in pending.items():
             cid = ids[ext]
             old = existing.get(cid)
+            if (prepared is not None and stored is not None and keys is not None
+                    and (old is None or (old.stub and not old.data and not old.sources))):
+                # Created from this data alone, all of it prepared in the read-ahead child:
+                # what Resolver.merge and the audit trail would make of it, without either.
+                data_text, data_fp = stored
+                link_rows.append({"system": source, "entity": entity, "external_id": ext,
+                                  "canonical_id": cid, "fingerprint": fp, "updated_at": now}
+                                 | ({"seen_run": run_id} if full else {}))
+                record_rows.append({"id": cid, "entity": entity,
+                                    "schema_version": SCHEMA_VERSION, "data": data_text.decode(),
+                                    "sources": prepared.sources, "fingerprint": data_fp,
+                                    "stub": False, "deleted": False, "created_at": now,
+                                    "updated_at": now})
+                out.changes.append(Change("create", entity, cid, source, ext,
+                                          CreatedDiff(data_text), sensitive, prepared.audit))
+                counts.created += 1
+                if old is None:
+                    created.add(cid)
+                new_keys[cid] = keys
+                out.to_deliver.append(cid)
+                continue
             link_row: dict[str, Any] = {"system": source, "entity": entity, "external_id": ext,
                                         "canonical_id": cid, "fingerprint": fp,
                                         "updated_at": now}
@@ -388,7 +394,8 @@ class Ingestor:
                 continue
             base_data = old.data if old is not None else {}
             base_sources = old.sources if old is not None else {}
-            merged = self.resolver.merge(base_data, base_sources, inb.data, self.owned,
+            data = incoming(inb, prepared)
+            merged = self.resolver.merge(base_data, base_sources, data, self.owned,
                                          source, inb.updated_at or now)
             is_new = old is None or old.stub
             restored = old is not None and old.deleted
@@ -401,7 +408,7 @@ class Ingestor:
             # merge dropped no null): one serialisation instead of two.
             as_stored = None
             if not base_data:
-                as_stored = stored or ((text, fp) if len(merged.data) == len(inb.data)
+                as_stored = stored or ((text, fp) if len(merged.data) == len(data)
                                        else None)
             record_rows.append(self._row(old, merged.data, merged.sources, deleted=False,
                                          now=now, cid=cid, stored=as_stored))

@@ -18,8 +18,10 @@ from typing import Any, NamedTuple
 import orjson
 
 from hub.canonical import fingerprint_json, stable_json, validate
+from hub.canonical.redact import redact_diff
 from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound
+from hub.sync.ids import new_id
 
 # A connector that cannot read a record properly (a ragged or non-UTF-8 CSV row) yields
 # {"__error__": "file.csv:17: why", "__raw__": what it could read}; it is dead-lettered.
@@ -58,12 +60,29 @@ class Finished(NamedTuple):
     # A new record is stored without its null values (hub.sync.conflict): that JSON and
     # its fingerprint, worked out in a child process; None: not worked out.
     stored: tuple[bytes, str] | None = None
+    # The rest of a record created from this data alone, prepared in a child process
+    # (`Prepare`); None: not prepared. Its provenance as stored, its create diff as the
+    # audit trail stores it, and the canonical id it gets if it is new.
+    sources: str | None = None
+    audit: str | None = None
+    new_id: str | None = None
+
+
+class Prepare(NamedTuple):
+    """What a child process needs to prepare records as created: the source system, the
+    run (provenance names it) and the fields whose values the audit trail redacts."""
+
+    system: str
+    run_id: int
+    sensitive: frozenset[str]
 
 
 def finish(mapping: CompiledMapping, inb: Inbound,
-           keep: Callable[[dict[str, Any]], bool] | None, *, keys: bool) -> Finished:
+           keep: Callable[[dict[str, Any]], bool] | None, *, keys: bool,
+           prepare: Prepare | None = None) -> Finished:
     """Validate, filter and fingerprint a mapped record; with `keys` (in a child process,
-    which has time to spare), also its match keys and the JSON it is stored as if new."""
+    which has time to spare), also its match keys and the JSON it is stored as if new, and
+    with `prepare` the rest of what creating it from this data alone takes."""
     data = inb.data
     errors: list[str] = [] if inb.deleted else validate(mapping.entity, data)
     filtered = not inb.deleted and not errors and keep is not None and not keep(data)
@@ -72,10 +91,24 @@ def finish(mapping: CompiledMapping, inb: Inbound,
     if not keys or errors or filtered:
         return Finished(errors, filtered, fp, text, None)
     stored = (text, fp)
+    fresh = data
     if None in data.values():
-        kept = stable_json({k: v for k, v in data.items() if v is not None})
+        fresh = {k: v for k, v in data.items() if v is not None}
+        kept = stable_json(fresh)
         stored = (kept, fingerprint_json(kept))
-    return Finished(errors, filtered, fp, text, mapping.match_keys(data), stored)
+    match = mapping.match_keys(data)
+    if prepare is None or inb.deleted or not inb.updated_at:
+        # Without the source's own time, provenance takes the engine's clock at commit.
+        return Finished(errors, filtered, fp, text, match, stored)
+    # What Resolver.merge and the audit trail make of a record with nothing before it.
+    taken = [prepare.system, inb.updated_at, prepare.run_id]
+    diff = redact_diff({k: [None, v] for k, v in fresh.items()}, prepare.sensitive,
+                       canonical=True)
+    return Finished(errors, filtered, fp, text, match, stored,
+                    # encode_sources of one provenance shared by every field, without
+                    # building the {field: provenance} dict first
+                    orjson.dumps([[list(fresh), *taken]]).decode(),
+                    orjson.dumps(diff, option=orjson.OPT_SORT_KEYS).decode(), new_id())
 
 
 class MappedPage(NamedTuple):
@@ -99,11 +132,16 @@ def to_wire(entry: Mapped) -> tuple[Any, ...]:
     if inb is None:
         return (entry.stage, entry.error, entry.record_id, entry.payload)
     done = entry.done
+    data: dict[str, Any] | None = inb.data
     if done is not None and done.stored is not None:
         # The engine uses the fingerprinted JSON only to store a new record without nulls,
         # which `stored` already is: not sent twice.
         done = done._replace(text=b"")
-    return (inb.external_id, inb.data, inb.updated_at, inb.deleted, inb.skip_reason,
+        if done.new_id is not None:
+            # Prepared as created: the engine needs the data only if the record turns out
+            # to exist already, and then decodes it from `stored` (NOT_SENT).
+            data = None
+    return (inb.external_id, data, inb.updated_at, inb.deleted, inb.skip_reason,
             entry.payload, entry.tokens, None if done is None else tuple(done))
 
 
@@ -111,8 +149,21 @@ def from_wire(w: tuple[Any, ...]) -> Mapped:
     """The entry `to_wire` made."""
     if len(w) == 4:
         return Mapped(None, None, w[3], w[0], w[1], w[2], False)
-    return Mapped(Inbound(w[0], w[1], w[2], w[3], w[4]), None, w[5], None, None, None, w[6],
-                  None if w[7] is None else Finished(*w[7]))
+    return Mapped(Inbound(w[0], NOT_SENT if w[1] is None else w[1], w[2], w[3], w[4]), None,
+                  w[5], None, None, None, w[6], None if w[7] is None else Finished(*w[7]))
+
+
+# The data of a record prepared as created, which the child does not send: `stored` holds
+# it without its nulls, which a merge treats as absent anyway (`incoming`). Never filled.
+NOT_SENT: dict[str, Any] = {}
+
+
+def incoming(inb: Inbound, done: Finished | None) -> dict[str, Any]:
+    """A mapped record's data, decoded from its stored JSON when the child did not send it."""
+    if inb.data is NOT_SENT and done is not None and done.stored is not None:
+        data: dict[str, Any] = orjson.loads(done.stored[0])
+        return data
+    return inb.data
 
 
 def payload(native: Any) -> str:
@@ -152,10 +203,12 @@ class TokenRefs(Mapping[tuple[str, str], Any]):
 def map_page(mapping: CompiledMapping, natives: Sequence[Any],
              refs: Mapping[tuple[str, str], str] | None, *, in_child: bool = False,
              known: Mapping[tuple[str, str], str] | None = None,
-             keep: Callable[[dict[str, Any]], bool] | None = None) -> list[Mapped]:
+             keep: Callable[[dict[str, Any]], bool] | None = None,
+             prepare: Prepare | None = None) -> list[Mapped]:
     """Map each native record in. With `in_child`, references not `known` become tokens,
     each record's JSON travels with it (the engine no longer has the native record), and
-    a record without tokens is finished here (`finish`, with `keep` the flow's filter)."""
+    a record without tokens is finished here (`finish`, with `keep` the flow's filter and
+    `prepare` what preparing it as created needs)."""
     out: list[Mapped] = []
     append = out.append
     inbound = mapping.inbound
@@ -183,7 +236,7 @@ def map_page(mapping: CompiledMapping, natives: Sequence[Any],
             continue
         if in_child:
             used = tokens is not None and tokens.used
-            done = (finish(mapping, inb, keep, keys=True)
+            done = (finish(mapping, inb, keep, keys=True, prepare=prepare)
                     if not used and not inb.skip_reason else None)
             append(Mapped(inb, None, payload(native), None, None, None, used, done))
         else:

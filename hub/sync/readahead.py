@@ -39,7 +39,14 @@ from hub.connector import Connector, Cursor
 from hub.errors import HubError
 from hub.http import capture_calls, replay_calls
 from hub.mapping import CompiledMapping
-from hub.sync.mapped import REF_CACHE_SIZE, MappedPage, map_page, to_wire, wanted_refs
+from hub.sync.mapped import (
+    REF_CACHE_SIZE,
+    MappedPage,
+    Prepare,
+    map_page,
+    to_wire,
+    wanted_refs,
+)
 
 ENV_SWITCH = "HUB_READ_AHEAD"  # "0" turns reading in a child process off
 
@@ -81,7 +88,8 @@ class ReadAhead:
 
     def __init__(self, make_connector: Callable[[], Connector], mapping: CompiledMapping,
                  cursor: Cursor | None, *, incremental: bool, page_size: int,
-                 keep: Callable[[dict[str, Any]], bool] | None = None) -> None:
+                 keep: Callable[[dict[str, Any]], bool] | None = None,
+                 prepare: Prepare | None = None) -> None:
         ctx = multiprocessing.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
         _widen(send.fileno())
@@ -92,7 +100,7 @@ class ReadAhead:
         self._proc = ctx.Process(target=_child, name="liaison-read-ahead", daemon=True,
                                  args=(send, (self._recv.fileno(), self._hints), hints_in,
                                        make_connector, mapping, cursor, incremental,
-                                       page_size, keep))
+                                       page_size, keep, prepare))
         self._proc.start()
         send.close()  # the child holds its own end: EOF here when it is gone
         os.close(hints_in)
@@ -163,7 +171,7 @@ class ReadAhead:
 def _child(send: Connection, parents: tuple[int, int], hints: int,
            make_connector: Callable[[], Connector], mapping: CompiledMapping,
            cursor: Cursor | None, incremental: bool, page_size: int,
-           keep: Callable[[dict[str, Any]], bool] | None) -> None:
+           keep: Callable[[dict[str, Any]], bool] | None, prepare: Prepare | None) -> None:
     for fd in parents:  # the engine's ends of both pipes
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -189,7 +197,7 @@ def _child(send: Connection, parents: tuple[int, int], hints: int,
                 body = MappedPage(page.cursor, len(natives),
                                   [to_wire(m) for m in
                                    map_page(mapping, natives, None, in_child=True,
-                                            known=known, keep=keep)],
+                                            known=known, keep=keep, prepare=prepare)],
                                   wanted)
                 send.send_bytes(message(_PAGE, tuple(body)))
             send.send_bytes(message(_DONE, None))

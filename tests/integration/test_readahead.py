@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from hub.canonical import fingerprint
-from hub.store import Store
+from hub.store import Store, decode_sources
 from hub.sync import readahead
 from tests.integration.helpers import contact, read_csv, write_csv
 
@@ -98,7 +98,10 @@ def _snapshot(store: Store) -> dict[str, Any]:
         links = conn.exec_driver_sql(
             "SELECT system, entity, external_id, canonical_id, fingerprint FROM links").all()
         records = conn.exec_driver_sql(
-            "SELECT id, entity, data, stub, deleted, fingerprint FROM records").all()
+            "SELECT id, entity, data, stub, deleted, fingerprint, sources FROM records").all()
+        audit = conn.exec_driver_sql(
+            "SELECT action, entity, canonical_id, system, external_id, diff "
+            "FROM audit_events").all()
         keys = conn.exec_driver_sql(
             "SELECT entity, name, value, canonical_id FROM match_keys").all()
         dead = conn.exec_driver_sql(
@@ -122,14 +125,22 @@ def _snapshot(store: Store) -> dict[str, Any]:
         return value
 
     assert len(name) == len(records), "a record neither linked nor owning a match key"
-    data_of = {cid: data for cid, _e, data, _s, _d, _f in records}
+    data_of = {cid: data for cid, _e, data, _s, _d, _f, _p in records}
     snap = {
         "records": sorted((name[cid], entity, orjson.dumps(rename(orjson.loads(data)),
                                                            option=orjson.OPT_SORT_KEYS),
                            bool(stub), bool(deleted),
                            # stored as fingerprinted (a stub has no fingerprint)
-                           fp == fingerprint(orjson.loads(data)) or (bool(stub) and not fp))
-                          for cid, entity, data, stub, deleted, fp in records),
+                           fp == fingerprint(orjson.loads(data)) or (bool(stub) and not fp),
+                           # which system set each field, when (the source's own time) and
+                           # in which run
+                           sorted(decode_sources(sources).items()))
+                          for cid, entity, data, stub, deleted, fp, sources in records),
+        # The trail in the order it was written, diffs included (what read-ahead prepares
+        # for a new record must be what the audit observer makes of it in-process).
+        "audit": [(action, entity, name.get(cid, cid), system, ext if system in SOURCES else "*",
+                   orjson.dumps(rename(orjson.loads(diff)), option=orjson.OPT_SORT_KEYS))
+                  for action, entity, cid, system, ext, diff in audit],
         # Fingerprints cover canonical ids, which differ between two stores: compared is
         # whether each link's fingerprint is that of its record's data.
         # A target's ids are made up by the target (the spreadsheet's are random).
@@ -140,7 +151,8 @@ def _snapshot(store: Store) -> dict[str, Any]:
         "dead": sorted(tuple(str(v) for v in row) for row in dead),
         "runs": [tuple(r) for r in runs],
     }
-    assert all(r[-1] for r in snap["records"]), "a record stored under another fingerprint"
+    assert all(r[-2] for r in snap["records"]), "a record stored under another fingerprint"
+    assert store.verify_audit().ok, "the audit chain does not verify"
     return snap
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.audit import _redact_value, _secret_name, redact_diff
+from hub.canonical.redact import _redact_value, _secret_name, redact_diff
 from hub.config.model import REDACTED
-from hub.sync.ingest import new_id
+from hub.sync.ids import new_id
 
 NAMES = st.sampled_from(["first_name", "emails", "custom", "address", "api_key", "token",
                          "client_secret", "notes", "Password", "tokens", "x_secret_y", "n"])
