@@ -47,11 +47,20 @@ def redact_url(url: str) -> str:
         return "<invalid database URL>"
 
 
+PAGE_SIZE = 16384  # bytes, for new SQLite databases (see _sqlite_pragmas)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # The driver's own transaction handling is disabled so that BEGIN IMMEDIATE (below)
     # takes the write lock up front; WAL lets readers (the dashboard) run beside a sync.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
+    # 16 KiB pages for a new database (an existing one keeps its own: SQLite ignores this
+    # once the file has pages, and in WAL mode). A commit writes each changed page to the
+    # log with a system call of its own, and a cache miss reads one: on a 30,000-record
+    # ingest 4 KiB pages made 65,600 writes and 30,900 reads, 16 KiB pages 14,000 and
+    # 5,400, and the engine process's system time fell by a quarter.
+    cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -60,11 +69,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # records touches stay in memory (16 MB measured 6.4 -> 5.3 us per inserted row).
     cur.execute("PRAGMA cache_size=-8192")
     # The log is checkpointed in the background once it passes 4 MiB (hub.store.checkpoint);
-    # a commit checkpoints it itself only past 16 MiB. (A writer that never stops restarts
-    # the log only after a checkpoint that caught up, which this one then is: most of the
-    # log is already copied.) Measured at 1,000 pages, SQLite's default: commits took 3x as
-    # long, waiting for the disk.
-    cur.execute("PRAGMA wal_autocheckpoint=4096")
+    # a commit checkpoints it itself only past 16 MiB (counted in pages, of either size).
+    # (A writer that never stops restarts the log only after a checkpoint that caught up,
+    # which this one then is: most of the log is already copied.) Measured at SQLite's
+    # default, 1,000 pages of 4 KiB: commits took 3x as long, waiting for the disk.
+    size = cur.execute("PRAGMA page_size").fetchone()[0]
+    cur.execute(f"PRAGMA wal_autocheckpoint={(16 << 20) // int(size)}")
     cur.close()
 
 

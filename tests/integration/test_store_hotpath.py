@@ -100,3 +100,29 @@ def test_each_store_of_a_file_is_counted(tmp_path: Path) -> None:
     assert checkpoint._watched[path] == 1
     second.close()
     assert path not in checkpoint._watched
+
+
+def test_new_sqlite_stores_get_16k_pages_and_old_ones_keep_theirs(tmp_path: Path) -> None:
+    new = Store(f"sqlite:///{tmp_path / 'new.db'}", auto_migrate=True)
+    old_path = tmp_path / "old.db"
+    made = sqlite3.connect(old_path)  # as Liaison made databases before 16 KiB pages
+    made.execute("PRAGMA page_size=4096")
+    made.execute("PRAGMA journal_mode=WAL")
+    made.execute("CREATE TABLE kept (x TEXT)")
+    made.execute("INSERT INTO kept VALUES ('still here')")
+    made.commit()
+    made.close()
+    old = Store(f"sqlite:///{old_path}", auto_migrate=True)
+    try:
+        with new.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
+            # the commit-time checkpoint limit stays 16 MiB whatever the page size
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1024
+        with old.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 4096
+            assert conn.exec_driver_sql("SELECT x FROM kept").scalar() == "still here"
+            assert conn.exec_driver_sql("SELECT count(*) FROM records").scalar() == 0
+    finally:
+        new.close()
+        old.close()
