@@ -4,7 +4,7 @@ A canonical record is an envelope managed by the engine (ENVELOPE_FIELDS) plus t
 fields a mapping produces. Schemas live in ``schemas/<entity>.v1.json`` (draft 2020-12).
 """
 
-from hub.canonical.fingerprint import fingerprint, fingerprint_json, stable_json
+from hub.canonical.fingerprint import fingerprint, fingerprint_json, record_json, stable_json
 from hub.canonical.match import (
     MATCH_KEYS,
     NORMALISERS,
@@ -49,6 +49,7 @@ __all__ = [
     "normalise_domain",
     "normalise_match_value",
     "parse_path",
+    "record_json",
     "record_schema",
     "stable_json",
     "validate",

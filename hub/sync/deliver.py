@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from hub.canonical import fingerprint
+from hub.canonical import fingerprint_json, record_json
 from hub.connector import WriteOp, WriteResult
 from hub.errors import HubError, RateLimited, TransientError
 from hub.mapping import CompiledMapping, split_namespace
@@ -41,7 +41,8 @@ class _Planned:
 def view_fingerprint(mapping: CompiledMapping, native: dict[str, Any], external_id: str | None,
                      refs_back: dict[tuple[str, str], str]) -> str:
     """Fingerprint of a native record as its system's mapping reads it back."""
-    return fingerprint(mapping.view(native, external_id or "-", refs_back))
+    # As ingest fingerprints what it reads (record_json): equal when nothing changed.
+    return fingerprint_json(record_json(mapping.view(native, external_id or "-", refs_back)))
 
 
 def backoff(attempt: int, initial: float, ceiling: float) -> float:

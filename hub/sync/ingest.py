@@ -404,12 +404,11 @@ class Ingestor:
                 if merged.conflicts:
                     out.to_deliver.append(cid)  # put the winning value back into the source
                 continue
-            # A record made from this data alone is stored as it was fingerprinted (the
-            # merge dropped no null): one serialisation instead of two.
+            # A record made from this data alone is stored as it was fingerprinted
+            # (record_json): one serialisation instead of two.
             as_stored = None
             if not base_data:
-                as_stored = stored or ((text, fp) if len(merged.data) == len(data)
-                                       else None)
+                as_stored = stored or (text, fp)
             record_rows.append(self._row(old, merged.data, merged.sources, deleted=False,
                                          now=now, cid=cid, stored=as_stored))
             action = "create" if is_new else ("restore" if restored else "update")

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from hub.canonical import fingerprint_json, stable_json, validate
+from hub.canonical import fingerprint_json, record_json, validate
 from hub.canonical.redact import redact_diff
 from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound
@@ -55,10 +55,10 @@ class Finished(NamedTuple):
     errors: list[str]  # validation messages; [] when the record is valid
     filtered: bool  # the flow's filter leaves it out
     fingerprint: str
-    text: bytes  # the data as fingerprinted
+    text: bytes  # the data as fingerprinted: as stored (record_json)
     keys: dict[str, str] | None  # match keys; None: not worked out
-    # A new record is stored without its null values (hub.sync.conflict): that JSON and
-    # its fingerprint, worked out in a child process; None: not worked out.
+    # `text` and `fingerprint` once more, when the record is finished in a child process
+    # (then `text` is not sent twice); None: not worked out.
     stored: tuple[bytes, str] | None = None
     # The rest of a record created from this data alone, prepared in a child process
     # (`Prepare`); None: not prepared. Its provenance as stored, its create diff as the
@@ -86,22 +86,19 @@ def finish(mapping: CompiledMapping, inb: Inbound,
     data = inb.data
     errors: list[str] = [] if inb.deleted else validate(mapping.entity, data)
     filtered = not inb.deleted and not errors and keep is not None and not keep(data)
-    text = stable_json(data)
+    text = record_json(data)  # as stored: without nulls, which a merge drops anyway
     fp = fingerprint_json(text)
     if not keys or errors or filtered:
         return Finished(errors, filtered, fp, text, None)
-    stored = (text, fp)
-    fresh = data
-    if None in data.values():
-        fresh = {k: v for k, v in data.items() if v is not None}
-        kept = stable_json(fresh)
-        stored = (kept, fingerprint_json(kept))
     match = mapping.match_keys(data)
+    stored = (text, fp)
     if prepare is None or inb.deleted or not inb.updated_at:
         # Without the source's own time, provenance takes the engine's clock at commit.
         return Finished(errors, filtered, fp, text, match, stored)
     # What Resolver.merge and the audit trail make of a record with nothing before it.
     taken = [prepare.system, inb.updated_at, prepare.run_id]
+    fresh = data if None not in data.values() else {k: v for k, v in data.items()
+                                                     if v is not None}
     diff = redact_diff({k: [None, v] for k, v in fresh.items()}, prepare.sensitive,
                        canonical=True)
     return Finished(errors, filtered, fp, text, match, stored,
@@ -133,16 +130,18 @@ def to_wire(entry: Mapped) -> tuple[Any, ...]:
         return (entry.stage, entry.error, entry.record_id, entry.payload)
     done = entry.done
     data: dict[str, Any] | None = inb.data
-    if done is not None and done.stored is not None:
-        # The engine uses the fingerprinted JSON only to store a new record without nulls,
-        # which `stored` already is: not sent twice.
-        done = done._replace(text=b"")
-        if done.new_id is not None:
-            # Prepared as created: the engine needs the data only if the record turns out
-            # to exist already, and then decodes it from `stored` (NOT_SENT).
-            data = None
+    finished: tuple[Any, ...] | None = None
+    if done is not None:
+        finished = tuple(done)
+        if done.stored is not None:
+            # `stored` holds the fingerprinted JSON too: not sent twice.
+            finished = (done.errors, done.filtered, done.fingerprint, b"", *finished[4:])
+            if done.new_id is not None:
+                # Prepared as created: the engine needs the data only if the record turns
+                # out to exist already, and then decodes it from `stored` (NOT_SENT).
+                data = None
     return (inb.external_id, data, inb.updated_at, inb.deleted, inb.skip_reason,
-            entry.payload, entry.tokens, None if done is None else tuple(done))
+            entry.payload, entry.tokens, finished)
 
 
 def from_wire(w: tuple[Any, ...]) -> Mapped:
