@@ -29,7 +29,9 @@ from hub.canonical import (
     match_values,
     normalise_domain,
     parse_path,
+    record_json,
     record_schema,
+    stable_json,
     validate,
 )
 from hub.canonical.paths import Field, Index, Select
@@ -411,6 +413,20 @@ def test_fingerprint_shape_and_examples() -> None:
     assert fingerprint({"a": "1"}) != fingerprint({"a": 1})
     assert fingerprint({"a": None}) != fingerprint({})
 
+
+
+@given(st.dictionaries(st.text(max_size=6), JSONISH, max_size=8),
+       st.lists(st.text(max_size=6), max_size=3), st.randoms())
+def test_record_json_is_the_stored_form_and_ignores_only_top_level_nulls(
+        data: dict[str, Any], nulls: list[str], rng: random.Random) -> None:
+    with_nulls = {**data, **{k: None for k in nulls if k not in data}}
+    kept = {k: v for k, v in data.items() if v is not None}
+    assert record_json(shuffled(with_nulls, rng)) == stable_json(kept)
+    assert json.loads(record_json(with_nulls)) == kept  # stored: nothing but the nulls gone
+    # any other change still shows
+    if kept:
+        key = min(kept)
+        assert record_json({**kept, key: [kept[key], None]}) != record_json(kept)
 
 # --- match keys ----------------------------------------------------------------------
 
