@@ -8,8 +8,11 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub.canonical import record_json
 from hub.canonical.redact import _redact_value, _secret_name, redact_diff
-from hub.config.model import REDACTED
+from hub.config.model import REDACTED, ConflictConfig
+from hub.sync.conflict import Resolver
+from hub.sync.hooks import CreatedDiff
 from hub.sync.ids import new_id
 
 NAMES = st.sampled_from(["first_name", "emails", "custom", "address", "api_key", "token",
@@ -47,3 +50,16 @@ def test_new_ids_are_unique_time_ordered_uuids() -> None:
     # The 48-bit millisecond prefix never goes backwards.
     prefixes = [i[:13] for i in ids]
     assert prefixes == sorted(prefixes)
+
+
+@given(st.dictionaries(NAMES, VALUES, max_size=6))
+def test_a_created_diff_read_from_json_is_the_diff_a_merge_makes(data: dict[str, Any]) -> None:
+    # What a read-ahead child sends for a new record (its stored JSON) reads, for a roll-up,
+    # exactly like Resolver.merge's diff of a record created from the same data.
+    fresh = {k: v for k, v in data.items() if v is not None}
+    lazy = CreatedDiff(record_json(data))
+    expected = Resolver(ConflictConfig(), ["a"], 1).merge({}, {}, data, (), "a", "t").diff
+    assert dict(lazy) == expected == {k: [None, v] for k, v in fresh.items()}
+    assert len(lazy) == len(expected) and all(k in lazy for k in expected)
+    assert redact_diff(lazy, frozenset(), canonical=True) == redact_diff(expected, frozenset(),
+                                                                          canonical=True)
