@@ -7,7 +7,9 @@ creates its placeholder. So the child maps with stand-ins (`TokenRefs`): every r
 comes out as a token naming what it refers to, and the engine swaps the tokens for
 canonical ids (`swap_tokens`) once it has resolved the page's references. The result is
 the data in-process mapping gives: an unresolved reference is left unset, and dropped from
-a list of references.
+a list of references. A record without tokens the child finishes (`finish`): checked,
+fingerprinted and, with `Prepare`, made ready to store as a new record; the engine uses
+that only when identity finds the record new, and merges as usual otherwise.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Ingest is CPU-bound Python: reading a page (HTTP, JSON) and mapping its records 
 as much as identity, merge and storing them, and threads cannot overlap the two (the GIL).
 A forked child runs the connector's read and the inbound mapping of each page and hands the
 engine `MappedPage`s through a pipe, one page ahead; the engine resolves the references the
-child left as tokens (hub.sync.mapped), then identifies, merges and commits as before. Two
-cores do the work of one run.
+child left as tokens (hub.sync.mapped), then identifies, merges and commits as before. A
+record the child could finish (no token left) it also validates, fingerprints and prepares
+as created (provenance, audit diff, id: `Prepare`), so that a new record costs the engine
+only its identity lookups and its rows. Two cores do the work of one run.
 
 Only connectors that declare `reads_in_child` are read this way: their reads keep no state
 the engine's process needs afterwards (a refreshed OAuth token, say). The child builds its
