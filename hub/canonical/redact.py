@@ -51,7 +51,7 @@ def _redact_value(name: str, value: Any, sensitive: frozenset[str]) -> Any:
         return REDACTED if value is not None else None
     if value is None or type(value) in _SCALARS:  # the common case, without ABC checks
         return value
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return {k: _redact_value(str(k), v, sensitive) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact_value(name, v, frozenset()) if isinstance(v, Mapping) else v
@@ -92,3 +92,17 @@ def redact_diff(diff: Mapping[str, Any], sensitive: frozenset[str], *,
             # number...), none of them a secret: nothing below it to redact.
             out[name] = change
     return out
+
+
+def redact_created(data: Mapping[str, Any], sensitive: frozenset[str]) -> dict[str, list[Any]]:
+    """`redact_diff(..., canonical=True)` of the diff that creates a record from canonical
+    `data` ({field: [None, value]}), made in one pass: what a read-ahead child prepares
+    for every new record."""
+    diff = {k: [None, v] for k, v in data.items()}
+    if sensitive:
+        return redact_diff(diff, sensitive, canonical=True)
+    for name in _needs_look(tuple(data)):
+        value = data[name]
+        diff[name] = [None, (REDACTED if value is not None else None) if _secret_name(name)
+                      else _redact_value(name, value, sensitive)]
+    return diff

@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from hub.canonical import fingerprint_json, record_json, validate
-from hub.canonical.redact import redact_diff
+from hub.canonical import fingerprint_json, stable_json, validate
+from hub.canonical.redact import redact_created
 from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound
 from hub.sync.ids import new_id
@@ -88,7 +88,10 @@ def finish(mapping: CompiledMapping, inb: Inbound,
     data = inb.data
     errors: list[str] = [] if inb.deleted else validate(mapping.entity, data)
     filtered = not inb.deleted and not errors and keep is not None and not keep(data)
-    text = record_json(data)  # as stored: without nulls, which a merge drops anyway
+    # As stored (record_json): without nulls, which a merge drops anyway.
+    fresh = data if None not in data.values() else {k: v for k, v in data.items()
+                                                     if v is not None}
+    text = stable_json(fresh)
     fp = fingerprint_json(text)
     if not keys or errors or filtered:
         return Finished(errors, filtered, fp, text, None)
@@ -99,10 +102,7 @@ def finish(mapping: CompiledMapping, inb: Inbound,
         return Finished(errors, filtered, fp, text, match, stored)
     # What Resolver.merge and the audit trail make of a record with nothing before it.
     taken = [prepare.system, inb.updated_at, prepare.run_id]
-    fresh = data if None not in data.values() else {k: v for k, v in data.items()
-                                                     if v is not None}
-    diff = redact_diff({k: [None, v] for k, v in fresh.items()}, prepare.sensitive,
-                       canonical=True)
+    diff = redact_created(fresh, prepare.sensitive)
     return Finished(errors, filtered, fp, text, match, stored,
                     # encode_sources of one provenance shared by every field, without
                     # building the {field: provenance} dict first

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.canonical import record_json
-from hub.canonical.redact import _redact_value, _secret_name, redact_diff
+from hub.canonical.redact import _redact_value, _secret_name, redact_created, redact_diff
 from hub.config.model import REDACTED, ConflictConfig
 from hub.sync.conflict import Resolver
 from hub.sync.hooks import CreatedDiff
@@ -71,3 +71,12 @@ def test_a_created_diff_read_from_json_is_the_diff_a_merge_makes(data: dict[str,
     assert len(lazy) == len(expected) and all(k in lazy for k in expected)
     assert redact_diff(lazy, frozenset(), canonical=True) == redact_diff(expected, frozenset(),
                                                                           canonical=True)
+
+
+@given(st.dictionaries(NAMES, VALUES, max_size=6),
+       st.sampled_from([frozenset(), frozenset({"notes"}), frozenset({"custom.x", "emails"})]))
+def test_the_created_diff_is_redacted_as_the_audit_redacts_any_diff(
+        data: dict[str, Any], sensitive: frozenset[str]) -> None:
+    fresh = {k: v for k, v in data.items() if v is not None}
+    assert redact_created(fresh, sensitive) == redact_diff(
+        {k: [None, v] for k, v in fresh.items()}, sensitive, canonical=True)
