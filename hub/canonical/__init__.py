@@ -4,7 +4,13 @@ A canonical record is an envelope managed by the engine (ENVELOPE_FIELDS) plus t
 fields a mapping produces. Schemas live in ``schemas/<entity>.v1.json`` (draft 2020-12).
 """
 
-from hub.canonical.fingerprint import fingerprint, fingerprint_json, record_json, stable_json
+from hub.canonical.fingerprint import (
+    fingerprint,
+    fingerprint_json,
+    record_json,
+    stable_json,
+    without_nulls,
+)
 from hub.canonical.match import (
     MATCH_KEYS,
     NORMALISERS,
@@ -53,4 +59,5 @@ __all__ = [
     "record_schema",
     "stable_json",
     "validate",
+    "without_nulls",
 ]

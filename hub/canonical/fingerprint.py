@@ -25,10 +25,16 @@ def fingerprint(data: dict[str, Any]) -> str:
     return sha256(orjson.dumps(data, option=_SORTED)).hexdigest()[:32]
 
 
-def record_json(data: dict[str, Any]) -> bytes:
-    """The data as a record stores it and its links fingerprint it: `stable_json` without
-    top-level nulls. A merge treats a null field as an absent one (hub.sync.conflict), so
-    the two must not look like a change, and one dump then serves store and fingerprint."""
+def without_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    """The data without its top-level null fields (itself when it has none): a merge
+    treats a null field as an absent one (hub.sync.conflict)."""
     if None in data.values():
-        data = {k: v for k, v in data.items() if v is not None}
-    return orjson.dumps(data, option=_SORTED)
+        return {k: v for k, v in data.items() if v is not None}
+    return data
+
+
+def record_json(data: dict[str, Any]) -> bytes:
+    """The data as a record stores it and its links fingerprint it: `stable_json` of
+    `without_nulls`, so that a null appearing does not look like a change, and one dump
+    serves store and fingerprint."""
+    return orjson.dumps(without_nulls(data), option=_SORTED)

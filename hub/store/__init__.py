@@ -9,9 +9,10 @@ from hub.store.repo import (
     Store,
     VerifyResult,
     decode_sources,
+    encode_shared_source,
     encode_sources,
     now_iso,
 )
 
 __all__ = ["STORE_WAIT_SECONDS", "AuditCheckpoint", "AuditInput", "LinkRow", "RecordRow", "Store", "VerifyResult",
-           "decode_sources", "encode_sources", "now_iso"]
+           "decode_sources", "encode_shared_source", "encode_sources", "now_iso"]

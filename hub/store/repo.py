@@ -75,7 +75,7 @@ def encode_sources(sources: Mapping[str, Sequence[Any]]) -> str:
     provs = list(sources.values())
     first = provs[0]
     if provs.count(first) == len(provs):  # the usual case, without a Python loop
-        return orjson.dumps([[list(sources), *first]]).decode()
+        return encode_shared_source(sources, first)
     groups: dict[int, list[Any]] = {}
     for name, prov in sources.items():
         group = groups.get(id(prov))
@@ -84,6 +84,12 @@ def encode_sources(sources: Mapping[str, Sequence[Any]]) -> str:
         else:
             group[0].append(name)
     return orjson.dumps(list(groups.values())).decode()
+
+
+def encode_shared_source(fields: Iterable[str], provenance: Sequence[Any]) -> str:
+    """`encode_sources` of fields that all share one provenance (a record created from one
+    system's data), without building the {field: provenance} dict first."""
+    return orjson.dumps([[list(fields), *provenance]]).decode()
 
 
 def decode_sources(text: str | None) -> dict[str, list[Any]]:

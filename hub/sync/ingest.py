@@ -58,11 +58,9 @@ class PageResult:
 
 # A page's record on its way to the store: its source (the native record, or its JSON when
 # mapped in a child process), the mapped record, its fingerprint, the JSON fingerprinted
-# its match keys (None: not worked out yet), the JSON and fingerprint it is stored with
-# if new (None: not worked out) and, when a child process prepared it as created, what
-# it prepared (Finished.new_id set; else None).
-_Item = tuple[Any, Inbound, str, bytes, dict[str, str] | None, tuple[bytes, str] | None,
-              Finished | None]
+# (which is the JSON it is stored as: record_json), its match keys (None: not worked out
+# yet) and, when a child process prepared it as created, what it prepared (else None).
+_Item = tuple[Any, Inbound, str, bytes, dict[str, str] | None, Finished | None]
 
 
 def _text(source: Any) -> str | None:
@@ -256,7 +254,7 @@ class Ingestor:
             if inb.external_id in items:
                 self._skip("the same record appeared twice in one page; the later copy was used")
             items[inb.external_id] = (source, inb, done.fingerprint, done.text, done.keys,
-                                      done.stored, done if done.new_id is not None else None)
+                                      done if done.new_id is not None else None)
         t1 = time.perf_counter()
         counts.add_time("map+validate", t1 - t0)
 
@@ -327,7 +325,7 @@ class Ingestor:
                 ids[ext] = cid
             for ext, item in pending.items():
                 if ext not in ids:
-                    prepared = item[6]
+                    prepared = item[5]
                     ids[ext] = cid = (prepared.new_id if prepared is not None
                                       and prepared.new_id is not None else new_id())
                     fresh.add(cid)
@@ -347,24 +345,23 @@ class Ingestor:
         created: set[str] = set()
         sensitive = self.mapping.sensitive_fields
         full, run_id = self.full, self.run.run_id
-        for ext, (_native, inb, fp, text, keys, stored, prepared) in pending.items():
+        for ext, (_native, inb, fp, text, keys, prepared) in pending.items():
             cid = ids[ext]
             old = existing.get(cid)
-            if (prepared is not None and stored is not None and keys is not None
+            if (prepared is not None and keys is not None
                     and (old is None or (old.stub and not old.data and not old.sources))):
                 # Created from this data alone, all of it prepared in the read-ahead child:
                 # what Resolver.merge and the audit trail would make of it, without either.
-                data_text, data_fp = stored
                 link_rows.append({"system": source, "entity": entity, "external_id": ext,
                                   "canonical_id": cid, "fingerprint": fp, "updated_at": now}
                                  | ({"seen_run": run_id} if full else {}))
                 record_rows.append({"id": cid, "entity": entity,
-                                    "schema_version": SCHEMA_VERSION, "data": data_text.decode(),
-                                    "sources": prepared.sources, "fingerprint": data_fp,
+                                    "schema_version": SCHEMA_VERSION, "data": text.decode(),
+                                    "sources": prepared.sources, "fingerprint": fp,
                                     "stub": False, "deleted": False, "created_at": now,
                                     "updated_at": now})
                 out.changes.append(Change("create", entity, cid, source, ext,
-                                          CreatedDiff(data_text), sensitive, prepared.audit))
+                                          CreatedDiff(text), sensitive, prepared.audit))
                 counts.created += 1
                 if old is None:
                     created.add(cid)
@@ -406,9 +403,7 @@ class Ingestor:
                 continue
             # A record made from this data alone is stored as it was fingerprinted
             # (record_json): one serialisation instead of two.
-            as_stored = None
-            if not base_data:
-                as_stored = stored or (text, fp)
+            as_stored = (text, fp) if not base_data else None
             record_rows.append(self._row(old, merged.data, merged.sources, deleted=False,
                                          now=now, cid=cid, stored=as_stored))
             action = "create" if is_new else ("restore" if restored else "update")

@@ -19,10 +19,11 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from hub.canonical import fingerprint_json, stable_json, validate
+from hub.canonical import fingerprint_json, stable_json, validate, without_nulls
 from hub.canonical.redact import redact_created
 from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound
+from hub.store import encode_shared_source
 from hub.sync.ids import new_id
 
 # A connector that cannot read a record properly (a ragged or non-UTF-8 CSV row) yields
@@ -57,11 +58,8 @@ class Finished(NamedTuple):
     errors: list[str]  # validation messages; [] when the record is valid
     filtered: bool  # the flow's filter leaves it out
     fingerprint: str
-    text: bytes  # the data as fingerprinted: as stored (record_json)
-    keys: dict[str, str] | None  # match keys; None: not worked out
-    # `text` and `fingerprint` once more, when the record is finished in a child process
-    # (then `text` is not sent twice); None: not worked out.
-    stored: tuple[bytes, str] | None = None
+    text: bytes  # the data as fingerprinted, which is as stored (record_json)
+    keys: dict[str, str] | None  # match keys; None: not worked out (not in a child process)
     # The rest of a record created from this data alone, prepared in a child process
     # (`Prepare`); None: not prepared. Its provenance as stored, its create diff as the
     # audit trail stores it, and the canonical id it gets if it is new.
@@ -88,25 +86,19 @@ def finish(mapping: CompiledMapping, inb: Inbound,
     data = inb.data
     errors: list[str] = [] if inb.deleted else validate(mapping.entity, data)
     filtered = not inb.deleted and not errors and keep is not None and not keep(data)
-    # As stored (record_json): without nulls, which a merge drops anyway.
-    fresh = data if None not in data.values() else {k: v for k, v in data.items()
-                                                     if v is not None}
+    fresh = without_nulls(data)  # as stored: record_json, without a second look for nulls
     text = stable_json(fresh)
     fp = fingerprint_json(text)
     if not keys or errors or filtered:
         return Finished(errors, filtered, fp, text, None)
     match = mapping.match_keys(data)
-    stored = (text, fp)
     if prepare is None or inb.deleted or not inb.updated_at:
         # Without the source's own time, provenance takes the engine's clock at commit.
-        return Finished(errors, filtered, fp, text, match, stored)
+        return Finished(errors, filtered, fp, text, match)
     # What Resolver.merge and the audit trail make of a record with nothing before it.
-    taken = [prepare.system, inb.updated_at, prepare.run_id]
     diff = redact_created(fresh, prepare.sensitive)
-    return Finished(errors, filtered, fp, text, match, stored,
-                    # encode_sources of one provenance shared by every field, without
-                    # building the {field: provenance} dict first
-                    orjson.dumps([[list(fresh), *taken]]).decode(),
+    return Finished(errors, filtered, fp, text, match,
+                    encode_shared_source(fresh, [prepare.system, inb.updated_at, prepare.run_id]),
                     orjson.dumps(diff, option=orjson.OPT_SORT_KEYS).decode(), new_id())
 
 
@@ -131,19 +123,11 @@ def to_wire(entry: Mapped) -> tuple[Any, ...]:
     if inb is None:
         return (entry.stage, entry.error, entry.record_id, entry.payload)
     done = entry.done
-    data: dict[str, Any] | None = inb.data
-    finished: tuple[Any, ...] | None = None
-    if done is not None:
-        finished = tuple(done)
-        if done.stored is not None:
-            # `stored` holds the fingerprinted JSON too: not sent twice.
-            finished = (done.errors, done.filtered, done.fingerprint, b"", *finished[4:])
-            if done.new_id is not None:
-                # Prepared as created: the engine needs the data only if the record turns
-                # out to exist already, and then decodes it from `stored` (NOT_SENT).
-                data = None
+    # Prepared as created: the engine needs the data only if the record turns out to exist
+    # already, and then decodes it from `text` (NOT_SENT).
+    data = None if done is not None and done.new_id is not None else inb.data
     return (inb.external_id, data, inb.updated_at, inb.deleted, inb.skip_reason,
-            entry.payload, entry.tokens, finished)
+            entry.payload, entry.tokens, None if done is None else tuple(done))
 
 
 def from_wire(w: tuple[Any, ...]) -> Mapped:
@@ -154,15 +138,15 @@ def from_wire(w: tuple[Any, ...]) -> Mapped:
                   w[5], None, None, None, w[6], None if w[7] is None else Finished(*w[7]))
 
 
-# The data of a record prepared as created, which the child does not send: `stored` holds
+# The data of a record prepared as created, which the child does not send: `text` holds
 # it without its nulls, which a merge treats as absent anyway (`incoming`). Never filled.
 NOT_SENT: dict[str, Any] = {}
 
 
 def incoming(inb: Inbound, done: Finished | None) -> dict[str, Any]:
     """A mapped record's data, decoded from its stored JSON when the child did not send it."""
-    if inb.data is NOT_SENT and done is not None and done.stored is not None:
-        data: dict[str, Any] = orjson.loads(done.stored[0])
+    if inb.data is NOT_SENT and done is not None:
+        data: dict[str, Any] = orjson.loads(done.text)
         return data
     return inb.data
 
