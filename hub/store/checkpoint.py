@@ -26,6 +26,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+THREAD_NAME = "liaison-wal-checkpoint"  # read-ahead knows it holds no lock a fork needs
 WAL_BYTES = 4 << 20  # SQLite's own default limit: 1,000 pages of 4 KiB
 POLL_SECONDS = 0.2
 
@@ -40,7 +41,7 @@ def watch(path: str) -> None:
     with _lock:
         _watched[path] += 1
         if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_run, name="liaison-wal-checkpoint",
+            _thread = threading.Thread(target=_run, name=THREAD_NAME,
                                        daemon=True)
             _thread.start()
 

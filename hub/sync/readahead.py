@@ -41,6 +41,7 @@ from hub.connector import Connector, Cursor
 from hub.errors import HubError
 from hub.http import capture_calls, replay_calls
 from hub.mapping import CompiledMapping
+from hub.store import checkpoint
 from hub.sync.mapped import (
     REF_CACHE_SIZE,
     MappedPage,
@@ -55,7 +56,7 @@ ENV_SWITCH = "HUB_READ_AHEAD"  # "0" turns reading in a child process off
 _PAGE, _DONE, _FAIL = 0, 1, 2
 # Threads of our own that hold no lock a child could need (hub.store.checkpoint's checkpoints
 # run on their own SQLite connection, which the child never touches).
-_QUIET_THREADS = frozenset({"liaison-wal-checkpoint"})
+_QUIET_THREADS = frozenset({checkpoint.THREAD_NAME})
 POLL_SECONDS = 1.0  # how often a wait for the child's next page checks that it is alive
 _HINTS_PER_FRAME = 32  # resolved references per write to the child (one atomic write)
 PIPE_BYTES = 1 << 20  # about ten pages of a hundred mapped contacts
