@@ -26,7 +26,17 @@ from typing import Any
 from hub.errors import MappingError, Problem, RecordMappingError
 from hub.mapping import transforms as tf
 from hub.mapping.conditions import Condition, compile_condition
-from hub.mapping.paths import MISSING, Getter, Setter, compile_getter, compile_setter, text_of
+from hub.mapping.paths import (
+    MISSING,
+    Getter,
+    Setter,
+    compile_getter,
+    compile_setter,
+    parse_path,
+    text_of,
+)
+from hub.mapping.plan import Entry, call_entry, plan_entry, run_plan
+from hub.mapping.plan import FieldFailed as _Failed
 from hub.mapping.spec import DIRECTIONS, FieldSpec, MappingSpec, Origin
 from hub.mapping.specerror import SpecError
 
@@ -54,16 +64,6 @@ def split_namespace(namespace: str) -> tuple[str, str | None]:
     """"contact#email" -> ("contact", "email"); "company" -> ("company", None)."""
     entity, _, by = namespace.partition(_BY)
     return entity, by or None
-
-
-class _Failed(Exception):
-    """A field could not be mapped; carries the canonical field and the native path."""
-
-    def __init__(self, field: str, native: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.native = native
-        self.message = message
 
 
 @dataclass(slots=True)
@@ -118,6 +118,7 @@ class _Field:
     # Canonical paths the inbound side sets from resolved references (a list field's own
     # path followed by its sub-field's, relative to an item).
     ref_paths: tuple[tuple[str, ...], ...] = ()
+    plan: Entry | None = None  # in_step inlined for run_plan (hub.mapping.plan), if it can be
 
 
 class CompiledMapping:
@@ -136,7 +137,8 @@ class CompiledMapping:
         self.sensitive_fields: frozenset[str] = frozenset(
             p for f in fields for p in f.sensitive)
         self.fields: tuple[str, ...] = tuple(f.canonical for f in fields if f.in_step)
-        self._in = tuple(f.in_step for f in fields if f.in_step is not None)
+        self._in: tuple[Entry, ...] = tuple(
+            f.plan or call_entry(f.in_step) for f in fields if f.in_step is not None)
         self._out = tuple(f.out_step for f in fields if f.out_step is not None)
         self._native_refs = tuple(f.native_refs for f in fields if f.native_refs is not None)
         self._canonical_refs = tuple(
@@ -197,8 +199,7 @@ class CompiledMapping:
         data: dict[str, Any] = {}
         r = _NO_REFS if refs is None else refs
         try:
-            for step in self._in:
-                step(native, data, r)
+            run_plan(self._in, native, data, r)
         except _Failed as exc:
             raise RecordMappingError(f"{exc.message} (at {exc.native})", record_id=ext,
                                      field=exc.field) from None
@@ -420,10 +421,12 @@ class _Compiler:
             ns = reference_namespace(f.reference, f.by)
             nrefs = _native_ref_collector(ns, nget, in_fn)
             crefs = _canonical_ref_collector(ns, cget)
+        plan = (_in_plan(f, native_path, in_step, t_in, when)
+                if in_step is not None and kind == "path" else None)
         return _Field(f.canonical, in_step, out_step, nrefs if in_step else None,
                       crefs if out_step else None,
                       (label,) if f.sensitive else (),
-                      ((f.canonical,),) if f.reference is not None else ())
+                      ((f.canonical,),) if f.reference is not None else (), plan)
 
     def template(self, o: Origin, text: str) -> Getter | None:
         try:
@@ -599,6 +602,22 @@ def _in_step(f: FieldSpec, canon: str, npath: str, get: Getter, set_: Setter,
             return
         set_(data, v)
     return step
+
+
+def _in_plan(f: FieldSpec, npath: str, step: InStep, transforms: list[tf.Transform],
+             when: Condition | None) -> Entry | None:
+    """`step` as an entry run_plan inlines, when it is the plain or transforms-only kind
+    of _in_step (no condition, reference, requirement or default) on paths it knows."""
+    if when is not None or f.reference or f.required or f.has_default \
+            or any(t.fills_missing for t in transforms) or f.path is None:
+        return None
+    entry = plan_entry(step, parse_path(f.path), parse_path(f.canonical),
+                       tuple(t.text_op for t in transforms if t.text_op is not None)
+                       if transforms and all(t.text_op for t in transforms) else None,
+                       tf.compile_chain(transforms)
+                       if transforms and not all(t.text_op for t in transforms) else None,
+                       any(ch in f.canonical for ch in ".["), f.canonical, npath)
+    return None if entry[0] is None else entry
 
 
 def _out_step(f: FieldSpec, canon: str, npath: str, get: Getter, set_: Setter,

@@ -265,13 +265,14 @@ def _get_step(seg: Segment) -> Getter:
     def select(obj: Any) -> Any:
         if isinstance(obj, list):
             for item in obj:
-                if isinstance(item, dict) and _matches(item.get(key), value):
+                if isinstance(item, dict) and selector_matches(item.get(key), value):
                     return item
         return MISSING
     return select
 
 
-def _matches(found: Any, wanted: str) -> bool:
+def selector_matches(found: Any, wanted: str) -> bool:
+    """Whether a list item's value `found` is the one a selector [key=wanted] names."""
     return found == wanted or (found is not None and text_of(found) == wanted)
 
 
@@ -327,7 +328,7 @@ def _set_key_select_key(k1: str, sel: Select, k2: str) -> Setter:
         if not isinstance(items, list):
             items = obj[k1] = []
         for item in items:
-            if isinstance(item, dict) and _matches(item.get(key), wanted):
+            if isinstance(item, dict) and selector_matches(item.get(key), wanted):
                 item[k2] = value
                 return
         items.append({key: wanted, k2: value})
@@ -368,7 +369,7 @@ def _select_step(seg: Select) -> Callable[[Any], Any]:
 
     def select(obj: Any) -> Any:
         for item in obj:
-            if isinstance(item, dict) and _matches(item.get(key), value):
+            if isinstance(item, dict) and selector_matches(item.get(key), value):
                 return item
         item = {key: value}
         obj.append(item)
