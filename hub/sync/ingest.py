@@ -33,6 +33,7 @@ from hub.sync.mapped import (
     Finished,
     Mapped,
     MappedPage,
+    fingerprint_of,
     finish,
     incoming,
     map_page,
@@ -63,9 +64,9 @@ class PageResult:
 _Item = tuple[Any, Inbound, str, bytes, dict[str, str] | None, Finished | None]
 
 
-def _text(source: Any) -> str | None:
+def _text(source: Any) -> bytes | None:
     # An item's source is its native record, or (mapped in a child process) its JSON.
-    return source if isinstance(source, str) else None
+    return source if isinstance(source, bytes) else None
 
 
 class Ingestor:
@@ -107,13 +108,13 @@ class Ingestor:
 
     def _dead(self, out: PageResult, stage: str, error: str, native: Any,
               external_id: str | None = None, canonical_id: str | None = None, *,
-              text: str | None = None) -> None:
+              text: bytes | None = None) -> None:
         """Dead-letter a record; `text` is the native record already as JSON."""
         self.counts.dead_lettered += 1
         out.dead.append({"run_id": self.run.run_id, "flow": self.run.flow,
                          "system": self.source, "entity": self.entity, "stage": stage,
                          "external_id": external_id, "canonical_id": canonical_id,
-                         "payload": text if text is not None else payload(native),
+                         "payload": text.decode() if text is not None else payload(native),
                          "error": error})
 
     def _skip(self, reason: str) -> None:
@@ -253,7 +254,7 @@ class Ingestor:
                 continue
             if inb.external_id in items:
                 self._skip("the same record appeared twice in one page; the later copy was used")
-            items[inb.external_id] = (source, inb, done.fingerprint, done.text, done.keys,
+            items[inb.external_id] = (source, inb, fingerprint_of(done), done.text, done.keys,
                                       done if done.new_id is not None else None)
         t1 = time.perf_counter()
         counts.add_time("map+validate", t1 - t0)

@@ -43,7 +43,7 @@ class Mapped(NamedTuple):
 
     inb: Inbound | None  # None: the record failed (stage, error)
     native: Any  # the native record; None when it came from a child (see payload)
-    payload: str | None  # the native record as JSON, for a dead letter (child only)
+    payload: bytes | None  # the native record as JSON, for a dead letter (child only)
     stage: str | None  # "read" or "map" when it failed
     error: str | None
     record_id: str | None  # the failed record's own id, when it has one
@@ -57,7 +57,7 @@ class Finished(NamedTuple):
 
     errors: list[str]  # validation messages; [] when the record is valid
     filtered: bool  # the flow's filter leaves it out
-    fingerprint: str
+    fingerprint: str  # of `text`; "" from a child process, which leaves it to the engine
     text: bytes  # the data as fingerprinted, which is as stored (record_json)
     keys: dict[str, str] | None  # match keys; None: not worked out (not in a child process)
     # The rest of a record created from this data alone, prepared in a child process
@@ -80,15 +80,16 @@ class Prepare(NamedTuple):
 def finish(mapping: CompiledMapping, inb: Inbound,
            keep: Callable[[dict[str, Any]], bool] | None, *, keys: bool,
            prepare: Prepare | None = None) -> Finished:
-    """Validate, filter and fingerprint a mapped record; with `keys` (in a child process,
-    which has time to spare), also its match keys and the JSON it is stored as if new, and
-    with `prepare` the rest of what creating it from this data alone takes."""
+    """Validate, filter and fingerprint a mapped record. With `keys` (in a child process)
+    also its match keys and, with `prepare`, the rest of what creating it from this data
+    alone takes; the fingerprint is then left to the engine (`fingerprint_of`): hashing
+    costs either process the same, and the child is the one the engine waits for."""
     data = inb.data
     errors: list[str] = [] if inb.deleted else validate(mapping.entity, data)
     filtered = not inb.deleted and not errors and keep is not None and not keep(data)
     fresh = without_nulls(data)  # as stored: record_json, without a second look for nulls
     text = stable_json(fresh)
-    fp = fingerprint_json(text)
+    fp = "" if keys else fingerprint_json(text)
     if not keys or errors or filtered:
         return Finished(errors, filtered, fp, text, None)
     match = mapping.match_keys(data)
@@ -100,6 +101,11 @@ def finish(mapping: CompiledMapping, inb: Inbound,
     return Finished(errors, filtered, fp, text, match,
                     encode_shared_source(fresh, [prepare.system, inb.updated_at, prepare.run_id]),
                     orjson.dumps(diff, option=orjson.OPT_SORT_KEYS).decode(), new_id())
+
+
+def fingerprint_of(done: Finished) -> str:
+    """A finished record's fingerprint, worked out here if its child process left it."""
+    return done.fingerprint or fingerprint_json(done.text)
 
 
 class MappedPage(NamedTuple):
@@ -132,10 +138,16 @@ def to_wire(entry: Mapped) -> tuple[Any, ...]:
 
 def from_wire(w: tuple[Any, ...]) -> Mapped:
     """The entry `to_wire` made."""
+    # tuple.__new__ builds the named tuples without their Python-level __new__: half the
+    # cost, paid for every record a child sends.
     if len(w) == 4:
-        return Mapped(None, None, w[3], w[0], w[1], w[2], False)
-    return Mapped(Inbound(w[0], NOT_SENT if w[1] is None else w[1], w[2], w[3], w[4]), None,
-                  w[5], None, None, None, w[6], None if w[7] is None else Finished(*w[7]))
+        return _new(Mapped, (None, None, w[3], w[0], w[1], w[2], False, None))
+    return _new(Mapped, (Inbound(w[0], NOT_SENT if w[1] is None else w[1], w[2], w[3], w[4]),
+                         None, w[5], None, None, None, w[6],
+                         None if w[7] is None else _new(Finished, w[7])))
+
+
+_new = tuple.__new__
 
 
 # The data of a record prepared as created, which the child does not send: `text` holds
@@ -153,10 +165,16 @@ def incoming(inb: Inbound, done: Finished | None) -> dict[str, Any]:
 
 def payload(native: Any) -> str:
     """A native record as JSON text, for a dead letter (anything JSON cannot hold: repr)."""
+    return payload_json(native).decode()
+
+
+def payload_json(native: Any) -> bytes:
+    """`payload` as UTF-8 bytes: what a child process sends with every record (decoded
+    only in the rare case that the engine dead-letters it)."""
     try:
-        return orjson.dumps(native, default=str).decode()
+        return orjson.dumps(native, default=str)
     except TypeError:
-        return orjson.dumps(repr(native)).decode()
+        return orjson.dumps(repr(native))
 
 
 class TokenRefs(Mapping[tuple[str, str], Any]):
@@ -202,7 +220,7 @@ def map_page(mapping: CompiledMapping, natives: Sequence[Any],
     for native in natives:
         if ERROR_KEY in native:
             raw = native.get(RAW_KEY, {k: v for k, v in native.items() if k != ERROR_KEY})
-            append(Mapped(None, None if in_child else raw, payload(raw) if in_child else None,
+            append(Mapped(None, None if in_child else raw, payload_json(raw) if in_child else None,
                           "read", str(native[ERROR_KEY]), None, False))
             continue
         try:
@@ -211,19 +229,19 @@ def map_page(mapping: CompiledMapping, natives: Sequence[Any],
             inb = inbound(native, use)
         except RecordMappingError as exc:
             append(Mapped(None, None if in_child else native,
-                          payload(native) if in_child else None, "map", str(exc),
+                          payload_json(native) if in_child else None, "map", str(exc),
                           exc.record_id, False))
             continue
         except HubError as exc:
             append(Mapped(None, None if in_child else native,
-                          payload(native) if in_child else None, "map", str(exc), None,
+                          payload_json(native) if in_child else None, "map", str(exc), None,
                           False))
             continue
         if in_child:
             used = tokens is not None and tokens.used
             done = (finish(mapping, inb, keep, keys=True, prepare=prepare)
                     if not used and not inb.skip_reason else None)
-            append(Mapped(inb, None, payload(native), None, None, None, used, done))
+            append(Mapped(inb, None, payload_json(native), None, None, None, used, done))
         else:
             append(Mapped(inb, native, None, None, None, None, False))
     return out
