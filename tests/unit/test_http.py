@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -246,3 +247,23 @@ def test_vendor_message_shapes() -> None:
     assert vendor_message(resp({"error": {"message": "nested"}})) == "nested"
     assert vendor_message(resp({"errors": [{"message": "first"}]})) == "first"
     assert vendor_message(resp([{"Message": "xero"}])) == "xero"
+
+
+def test_clients_share_one_tls_context_per_certificate_setting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import certifi
+
+    from hub.http import tls_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first = make_client("http://127.0.0.1:9", system="A", retry=RetryPolicy())
+    second = make_client("http://127.0.0.1:9", system="B", retry=RetryPolicy())
+    shared = tls_context()
+    assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
+    for http in (first, second):
+        assert http._client._transport._pool._ssl_context is shared  # type: ignore[attr-defined]
+    # $SSL_CERT_FILE still chooses the CA bundle, as with httpx's own default.
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    own = make_client("http://127.0.0.1:9", system="C", retry=RetryPolicy())
+    assert own._client._transport._pool._ssl_context is tls_context() is not shared  # type: ignore[attr-defined]
