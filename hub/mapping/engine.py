@@ -611,13 +611,11 @@ def _in_plan(f: FieldSpec, npath: str, step: InStep, transforms: list[tf.Transfo
     if when is not None or f.reference or f.required or f.has_default \
             or any(t.fills_missing for t in transforms) or f.path is None:
         return None
-    entry = plan_entry(step, parse_path(f.path), parse_path(f.canonical),
-                       tuple(t.text_op for t in transforms if t.text_op is not None)
-                       if transforms and all(t.text_op for t in transforms) else None,
-                       tf.compile_chain(transforms)
-                       if transforms and not all(t.text_op for t in transforms) else None,
-                       any(ch in f.canonical for ch in ".["), f.canonical, npath)
-    return None if entry[0] is None else entry
+    text_only = bool(transforms) and all(t.text_op is not None for t in transforms)
+    ops = tuple(t.text_op for t in transforms if t.text_op is not None) if text_only else None
+    fn = tf.compile_chain(transforms) if transforms and not text_only else None
+    return plan_entry(step, parse_path(f.path), parse_path(f.canonical), ops, fn,
+                      any(ch in f.canonical for ch in ".["), f.canonical, npath)
 
 
 def _out_step(f: FieldSpec, canon: str, npath: str, get: Getter, set_: Setter,

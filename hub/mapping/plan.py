@@ -48,11 +48,12 @@ def call_entry(step: InStep) -> Entry:
 def plan_entry(step: InStep, native: tuple[Segment, ...], canonical: tuple[Segment, ...],
                text_ops: tuple[Callable[[str], str], ...] | None,
                fn: Callable[[Any], Any] | None, nested: bool, canon: str,
-               npath: str) -> Entry:
-    """The inline entry for a field of a plain or transforms-only step, or `call_entry`
-    when its paths have another shape. `text_ops` and `fn` exclude each other."""
+               npath: str) -> Entry | None:
+    """The inline entry for a field of a plain or transforms-only step, or None when its
+    paths have another shape (it keeps `call_entry`). `text_ops` and `fn` exclude each
+    other."""
     if not 1 <= len(native) <= 2 or not all(isinstance(s, Key) for s in native):
-        return call_entry(step)
+        return None
     k1 = native[0].name if isinstance(native[0], Key) else ""
     k2 = native[1].name if len(native) == 2 and isinstance(native[1], Key) else None
     shape = tuple(type(s) for s in canonical)
@@ -66,7 +67,7 @@ def plan_entry(step: InStep, native: tuple[Segment, ...], canonical: tuple[Segme
         kind = _SET_KEY_SELECT_KEY
         keys = (_name(canonical[0]), sel.key, sel.value, _name(canonical[2]))
     else:
-        return call_entry(step)
+        return None
     return (k1, k2, text_ops, fn, nested, kind, *keys, canon, npath, step)
 
 

@@ -136,6 +136,9 @@ def to_wire(entry: Mapped) -> tuple[Any, ...]:
             entry.payload, entry.tokens, None if done is None else tuple(done))
 
 
+_new = tuple.__new__
+
+
 def from_wire(w: tuple[Any, ...]) -> Mapped:
     """The entry `to_wire` made."""
     # tuple.__new__ builds the named tuples without their Python-level __new__: half the
@@ -145,9 +148,6 @@ def from_wire(w: tuple[Any, ...]) -> Mapped:
     return _new(Mapped, (Inbound(w[0], NOT_SENT if w[1] is None else w[1], w[2], w[3], w[4]),
                          None, w[5], None, None, None, w[6],
                          None if w[7] is None else _new(Finished, w[7])))
-
-
-_new = tuple.__new__
 
 
 # The data of a record prepared as created, which the child does not send: `text` holds
