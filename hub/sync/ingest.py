@@ -255,7 +255,7 @@ class Ingestor:
             if inb.external_id in items:
                 self._skip("the same record appeared twice in one page; the later copy was used")
             items[inb.external_id] = (source, inb, fingerprint_of(done), done.text, done.keys,
-                                      done if done.new_id is not None else None)
+                                      done if done.sources is not None else None)
         t1 = time.perf_counter()
         counts.add_time("map+validate", t1 - t0)
 
@@ -324,11 +324,9 @@ class Ingestor:
                                f"{source} or change one", native, ext, text=_text(native))
                     continue
                 ids[ext] = cid
-            for ext, item in pending.items():
+            for ext in pending:
                 if ext not in ids:
-                    prepared = item[5]
-                    ids[ext] = cid = (prepared.new_id if prepared is not None
-                                      and prepared.new_id is not None else new_id())
+                    ids[ext] = cid = new_id()
                     fresh.add(cid)
 
         # A fresh id has no record yet: only the others are looked up.

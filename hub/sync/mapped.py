@@ -24,7 +24,6 @@ from hub.canonical.redact import redact_created
 from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound
 from hub.store import encode_shared_source
-from hub.sync.ids import new_id
 
 # A connector that cannot read a record properly (a ragged or non-UTF-8 CSV row) yields
 # {"__error__": "file.csv:17: why", "__raw__": what it could read}; it is dead-lettered.
@@ -61,11 +60,11 @@ class Finished(NamedTuple):
     text: bytes  # the data as fingerprinted, which is as stored (record_json)
     keys: dict[str, str] | None  # match keys; None: not worked out (not in a child process)
     # The rest of a record created from this data alone, prepared in a child process
-    # (`Prepare`); None: not prepared. Its provenance as stored, its create diff as the
-    # audit trail stores it, and the canonical id it gets if it is new.
+    # (`Prepare`): its provenance as stored and its create diff as the audit trail stores
+    # it; None (both): not prepared. Its canonical id, if it is new, the engine makes: that
+    # costs either process the same, and the child is the one the engine waits for.
     sources: str | None = None
     audit: str | None = None
-    new_id: str | None = None
 
 
 class Prepare(NamedTuple):
@@ -100,7 +99,7 @@ def finish(mapping: CompiledMapping, inb: Inbound,
     diff = redact_created(fresh, prepare.sensitive)
     return Finished(errors, filtered, fp, text, match,
                     encode_shared_source(fresh, [prepare.system, inb.updated_at, prepare.run_id]),
-                    orjson.dumps(diff, option=orjson.OPT_SORT_KEYS).decode(), new_id())
+                    orjson.dumps(diff, option=orjson.OPT_SORT_KEYS).decode())
 
 
 def fingerprint_of(done: Finished) -> str:
@@ -131,7 +130,7 @@ def to_wire(entry: Mapped) -> tuple[Any, ...]:
     done = entry.done
     # Prepared as created: the engine needs the data only if the record turns out to exist
     # already, and then decodes it from `text` (NOT_SENT).
-    data = None if done is not None and done.new_id is not None else inb.data
+    data = None if done is not None and done.sources is not None else inb.data
     return (inb.external_id, data, inb.updated_at, inb.deleted, inb.skip_reason,
             entry.payload, entry.tokens, None if done is None else tuple(done))
 
