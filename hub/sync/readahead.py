@@ -3,11 +3,12 @@
 Ingest is CPU-bound Python: reading a page (HTTP, JSON) and mapping its records cost about
 as much as identity, merge and storing them, and threads cannot overlap the two (the GIL).
 A forked child runs the connector's read and the inbound mapping of each page and hands the
-engine `MappedPage`s through a pipe, one page ahead; the engine resolves the references the
-child left as tokens (hub.sync.mapped), then identifies, merges and commits as before. A
-record the child could finish (no token left) it also validates, fingerprints and prepares
-as created (provenance, audit diff, id: `Prepare`), so that a new record costs the engine
-only its identity lookups and its rows. Two cores do the work of one run.
+engine `MappedPage`s through a pipe, up to a few MB ahead (`_Writer`); the engine resolves
+the references the child left as tokens (hub.sync.mapped), then identifies, merges and
+commits as before. A record the child could finish (no token left) it also validates and
+prepares as created (provenance, audit diff: `Prepare`), so that a new record costs the
+engine only its identity lookups, its hash, its id and its rows. Two cores do the work of
+one run.
 
 Only connectors that declare `reads_in_child` are read this way: their reads keep no state
 the engine's process needs afterwards (a refreshed OAuth token, say). The child builds its
@@ -19,6 +20,7 @@ dies without a word is reported as an error naming its exit code.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib
 import multiprocessing
@@ -26,6 +28,7 @@ import os
 import pickle
 import select
 import signal
+import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -59,7 +62,8 @@ _PAGE, _DONE, _FAIL = 0, 1, 2
 _QUIET_THREADS = frozenset({checkpoint.THREAD_NAME})
 POLL_SECONDS = 1.0  # how often a wait for the child's next page checks that it is alive
 _HINTS_PER_FRAME = 32  # resolved references per write to the child (one atomic write)
-PIPE_BYTES = 1 << 20  # about ten pages of a hundred mapped contacts
+PIPE_BYTES = 1 << 20  # about six pages of a hundred mapped contacts
+_BACKLOG_BYTES = 2 << 20  # written pages the child holds while the pipe is full
 
 
 def available(connector: Connector, mapping: CompiledMapping) -> bool:
@@ -188,6 +192,8 @@ def _child(send: Connection, parents: tuple[int, int], hints: int,
         calls.clear()
         return pickle.dumps((kind, body, sent), protocol=pickle.HIGHEST_PROTOCOL)
 
+    out = _Writer(send.fileno())
+
     try:
         connector = make_connector()
         try:
@@ -202,8 +208,8 @@ def _child(send: Connection, parents: tuple[int, int], hints: int,
                                    map_page(mapping, natives, None, in_child=True,
                                             known=known, keep=keep, prepare=prepare)],
                                   wanted)
-                send.send_bytes(message(_PAGE, tuple(body)))
-            send.send_bytes(message(_DONE, None))
+                out.send(message(_PAGE, tuple(body)))
+            out.send(message(_DONE, None), wait=True)
         finally:
             with contextlib.suppress(Exception):
                 connector.close()
@@ -211,10 +217,53 @@ def _child(send: Connection, parents: tuple[int, int], hints: int,
         pass  # the engine stopped reading (an error, or enough for this step)
     except BaseException as exc:  # noqa: BLE001 - handed to the engine, which raises it
         with contextlib.suppress(BrokenPipeError, OSError):
-            send.send_bytes(message(_FAIL, _flatten(exc)))
+            out.send(message(_FAIL, _flatten(exc)), wait=True)
     finally:
         send.close()
         os._exit(0)  # no atexit handlers, no finalizers of the parent's objects
+
+
+class _Writer:
+    """Writes the child's messages in multiprocessing.Connection's framing (which the
+    engine's `recv_bytes` reads) without waiting for room in the pipe.
+
+    The engine takes pages unevenly (a commit, a checkpoint): with a blocking write the
+    child then stopped, a page ahead, instead of reading and mapping the next one. Up to
+    `_BACKLOG_BYTES` wait here and go out with the next pages as the pipe has room (the
+    pipe itself holds about six); past that the child waits, which bounds its memory.
+    """
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self._fd = fd
+        self._pending: collections.deque[memoryview] = collections.deque()
+        self._size = 0
+
+    def send(self, body: bytes, *, wait: bool = False) -> None:
+        """Queue one message and write what the pipe takes now (all of it with `wait`,
+        or while more than the backlog is pending); BrokenPipeError once the engine left."""
+        n = len(body)
+        header = struct.pack("!i", n) if n <= 0x7FFFFFFF else struct.pack("!iQ", -1, n)
+        self._pending.append(memoryview(header))
+        self._pending.append(memoryview(body))
+        self._size += len(header) + n
+        self._flush()
+        while self._pending and (wait or self._size > _BACKLOG_BYTES):
+            select.select([], [self._fd], [], POLL_SECONDS)
+            self._flush()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        while pending:
+            try:
+                written = os.write(self._fd, pending[0])
+            except BlockingIOError:
+                return
+            self._size -= written
+            if written == len(pending[0]):
+                pending.popleft()
+            else:
+                pending[0] = pending[0][written:]
 
 
 def _take_hints(fd: int, pending: bytearray, known: dict[tuple[str, str], str]) -> None:
