@@ -299,7 +299,13 @@ class Ingestor:
             claimed: dict[tuple[str, str], str] = {}
             candidates: dict[str, str] = {}
             for ext in unlinked:
-                dup = next((k for k in keys_of[ext].items() if k in claimed), None)
+                mine = keys_of[ext].items()
+                # Loops, not next() over a generator: this runs for every new record.
+                dup = match = None
+                for k in mine:
+                    if k in claimed:
+                        dup = k
+                        break
                 if dup is not None:
                     native = pending.pop(ext)[0]
                     self._dead(out, "identity",
@@ -307,9 +313,12 @@ class Ingestor:
                                f"{claimed[dup]} in the same batch has it too; merge the two "
                                f"in {source} or change one", native, ext, text=_text(native))
                     continue
-                for k in keys_of[ext].items():
+                for k in mine:
                     claimed[k] = ext
-                match = next((owners[k] for k in keys_of[ext].items() if k in owners), None)
+                for k in mine:
+                    if k in owners:
+                        match = owners[k]
+                        break
                 if match is not None:
                     candidates[ext] = match
             taken = store.links_by_canonical(conn, source, entity, candidates.values())
@@ -351,9 +360,12 @@ class Ingestor:
                     and (old is None or (old.stub and not old.data and not old.sources))):
                 # Created from this data alone, all of it prepared in the read-ahead child:
                 # what Resolver.merge and the audit trail would make of it, without either.
-                link_rows.append({"system": source, "entity": entity, "external_id": ext,
-                                  "canonical_id": cid, "fingerprint": fp, "updated_at": now}
-                                 | ({"seen_run": run_id} if full else {}))
+                link: dict[str, Any] = {"system": source, "entity": entity,
+                                        "external_id": ext, "canonical_id": cid,
+                                        "fingerprint": fp, "updated_at": now}
+                if full:
+                    link["seen_run"] = run_id
+                link_rows.append(link)
                 record_rows.append({"id": cid, "entity": entity,
                                     "schema_version": SCHEMA_VERSION, "data": text.decode(),
                                     "sources": prepared.sources, "fingerprint": fp,
