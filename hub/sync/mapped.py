@@ -61,8 +61,8 @@ class Finished(NamedTuple):
     keys: dict[str, str] | None  # match keys; None: not worked out (not in a child process)
     # The rest of a record created from this data alone, prepared in a child process
     # (`Prepare`): its provenance as stored and its create diff as the audit trail stores
-    # it; None (both): not prepared. Its canonical id, if it is new, the engine makes: that
-    # costs either process the same, and the child is the one the engine waits for.
+    # it; None (both): not prepared. Its canonical id, if it is new, the engine makes
+    # (like the fingerprint: it costs either process the same; see `finish`).
     sources: str | None = None
     audit: str | None = None
 
@@ -81,8 +81,10 @@ def finish(mapping: CompiledMapping, inb: Inbound,
            prepare: Prepare | None = None) -> Finished:
     """Validate, filter and fingerprint a mapped record. With `keys` (in a child process)
     also its match keys and, with `prepare`, the rest of what creating it from this data
-    alone takes; the fingerprint is then left to the engine (`fingerprint_of`): hashing
-    costs either process the same, and the child is the one the engine waits for."""
+    alone takes; the fingerprint is then left to the engine (`fingerprint_of`). Hashing
+    costs either process the same; when this was measured the child was the slower side
+    (3.1 against 2.4 ms a page), and handing it back after the child stopped waiting on
+    the pipe measured within noise."""
     data = inb.data
     errors: list[str] = [] if inb.deleted else validate(mapping.entity, data)
     filtered = not inb.deleted and not errors and keep is not None and not keep(data)
