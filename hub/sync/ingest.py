@@ -33,7 +33,6 @@ from hub.sync.mapped import (
     Finished,
     Mapped,
     MappedPage,
-    fingerprint_of,
     finish,
     incoming,
     map_page,
@@ -254,7 +253,7 @@ class Ingestor:
                 continue
             if inb.external_id in items:
                 self._skip("the same record appeared twice in one page; the later copy was used")
-            items[inb.external_id] = (source, inb, fingerprint_of(done), done.text, done.keys,
+            items[inb.external_id] = (source, inb, fingerprint_json(done.text), done.text, done.keys,
                                       done if done.sources is not None else None)
         t1 = time.perf_counter()
         counts.add_time("map+validate", t1 - t0)

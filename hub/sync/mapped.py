@@ -8,7 +8,7 @@ comes out as a token naming what it refers to, and the engine swaps the tokens f
 canonical ids (`swap_tokens`) once it has resolved the page's references. The result is
 the data in-process mapping gives: an unresolved reference is left unset, and dropped from
 a list of references. A record without tokens the child finishes (`finish`): checked,
-fingerprinted and, with `Prepare`, made ready to store as a new record; the engine uses
+serialised and, with `Prepare`, made ready to store as a new record; the engine uses
 that only when identity finds the record new, and merges as usual otherwise.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from hub.canonical import fingerprint_json, stable_json, validate, without_nulls
+from hub.canonical import stable_json, validate, without_nulls
 from hub.canonical.redact import redact_created
 from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound
@@ -52,17 +52,17 @@ class Mapped(NamedTuple):
 
 class Finished(NamedTuple):
     """What the engine needs of a mapped record besides its data: the result of the
-    entity's schema, the flow's filter, its fingerprint and match keys."""
+    entity's schema, the flow's filter, its JSON (which the engine fingerprints) and match
+    keys."""
 
     errors: list[str]  # validation messages; [] when the record is valid
     filtered: bool  # the flow's filter leaves it out
-    fingerprint: str  # of `text`; "" from a child process, which leaves it to the engine
-    text: bytes  # the data as fingerprinted, which is as stored (record_json)
+    text: bytes  # the data as stored and fingerprinted (record_json)
     keys: dict[str, str] | None  # match keys; None: not worked out (not in a child process)
     # The rest of a record created from this data alone, prepared in a child process
     # (`Prepare`): its provenance as stored and its create diff as the audit trail stores
-    # it; None (both): not prepared. Its canonical id, if it is new, the engine makes
-    # (like the fingerprint: it costs either process the same; see `finish`).
+    # it; None (both): not prepared. Its fingerprint and, if it is new, its canonical id
+    # the engine makes (see `finish`).
     sources: str | None = None
     audit: str | None = None
 
@@ -79,34 +79,28 @@ class Prepare(NamedTuple):
 def finish(mapping: CompiledMapping, inb: Inbound,
            keep: Callable[[dict[str, Any]], bool] | None, *, keys: bool,
            prepare: Prepare | None = None) -> Finished:
-    """Validate, filter and fingerprint a mapped record. With `keys` (in a child process)
+    """Validate, filter and serialise a mapped record. With `keys` (in a child process)
     also its match keys and, with `prepare`, the rest of what creating it from this data
-    alone takes; the fingerprint is then left to the engine (`fingerprint_of`). Hashing
-    costs either process the same; when this was measured the child was the slower side
-    (3.1 against 2.4 ms a page), and handing it back after the child stopped waiting on
-    the pipe measured within noise."""
+    alone takes. The engine hashes `text` and makes a new record's id itself: that costs
+    either process the same; when this was measured the child was the slower side (3.1
+    against 2.4 ms a page), and handing it back after the child stopped waiting on the
+    pipe measured within noise."""
     data = inb.data
     errors: list[str] = [] if inb.deleted else validate(mapping.entity, data)
     filtered = not inb.deleted and not errors and keep is not None and not keep(data)
     fresh = without_nulls(data)  # as stored: record_json, without a second look for nulls
     text = stable_json(fresh)
-    fp = "" if keys else fingerprint_json(text)
     if not keys or errors or filtered:
-        return Finished(errors, filtered, fp, text, None)
+        return Finished(errors, filtered, text, None)
     match = mapping.match_keys(data)
     if prepare is None or inb.deleted or not inb.updated_at:
         # Without the source's own time, provenance takes the engine's clock at commit.
-        return Finished(errors, filtered, fp, text, match)
+        return Finished(errors, filtered, text, match)
     # What Resolver.merge and the audit trail make of a record with nothing before it.
     diff = redact_created(fresh, prepare.sensitive)
-    return Finished(errors, filtered, fp, text, match,
+    return Finished(errors, filtered, text, match,
                     encode_shared_source(fresh, [prepare.system, inb.updated_at, prepare.run_id]),
                     orjson.dumps(diff, option=orjson.OPT_SORT_KEYS).decode())
-
-
-def fingerprint_of(done: Finished) -> str:
-    """A finished record's fingerprint, worked out here if its child process left it."""
-    return done.fingerprint or fingerprint_json(done.text)
 
 
 class MappedPage(NamedTuple):
