@@ -8,6 +8,13 @@ one daemon thread per process checkpoints every watched database whose log has g
 WAL_BYTES, on a connection of its own and in PASSIVE mode (it never blocks a reader or a
 writer, and does not wait for them), so that commits only append.
 
+The log's file size is the measure of its length because the store's connections set
+`journal_size_limit` (hub.store.db): when a writer restarts a fully checkpointed log it
+cuts the file back to LOG_KEEP_BYTES. Without that the file keeps its largest size, and
+the size check would pass on every poll after the first checkpoint: a connection opened,
+its schema read and an empty checkpoint run five times a second, idle or not. A log that
+has not changed since its last checkpoint is not checkpointed again.
+
 Durability does not change: a commit is in the log either way, and a checkpoint is what it
 was (the same copy and the same syncs), only in another thread. The connections keep their
 own automatic checkpoint, with a higher limit (hub.store.db), as the safety net for a
@@ -28,10 +35,12 @@ log = logging.getLogger(__name__)
 
 THREAD_NAME = "liaison-wal-checkpoint"  # read-ahead knows it holds no lock a fork needs
 WAL_BYTES = 4 << 20  # SQLite's own default limit: 1,000 pages of 4 KiB
+LOG_KEEP_BYTES = 1 << 20  # journal_size_limit: below WAL_BYTES, so a restarted log reads short
 POLL_SECONDS = 0.2
 
 _lock = threading.Lock()
 _watched: Counter[str] = Counter()  # database file -> how many open Stores use it
+_done: dict[str, tuple[int, int]] = {}  # database file -> its log's (size, mtime) when checkpointed
 _thread: threading.Thread | None = None
 
 
@@ -52,22 +61,27 @@ def unwatch(path: str) -> None:
         _watched[path] -= 1
         if _watched[path] <= 0:
             del _watched[path]
+            _done.pop(path, None)
 
 
 def checkpoint_if_large(path: str, limit: int = WAL_BYTES) -> bool:
     """Checkpoint the database at `path` if its log has reached `limit` bytes (PASSIVE:
-    copies what no reader still needs, waits for nobody). Returns whether it ran."""
+    copies what no reader still needs, waits for nobody). Returns whether it ran; not
+    when the log is as it was after the last checkpoint here (nothing new to copy)."""
     try:
-        if os.path.getsize(f"{path}-wal") < limit:
-            return False
+        st = os.stat(f"{path}-wal")
     except OSError:
         return False  # no log: not in WAL mode, not written yet, or already gone
+    state = (st.st_size, st.st_mtime_ns)
+    if st.st_size < limit or _done.get(path) == state:
+        return False
     try:
         # mode=rw: never create a database that was removed meanwhile.
         conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=rw", uri=True,
                                timeout=0, isolation_level=None)
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            # (busy, frames in the log, frames copied): all copied, or to be tried again.
+            _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         finally:
             conn.close()
     except sqlite3.Error as exc:
@@ -75,6 +89,8 @@ def checkpoint_if_large(path: str, limit: int = WAL_BYTES) -> bool:
         # checkpoint) does it; nothing is lost by skipping one.
         log.debug("background checkpoint of %s skipped: %s", path, exc)
         return False
+    if frames == copied:  # a checkpoint writes the database file, not the log
+        _done[path] = state
     return True
 
 
@@ -96,6 +112,7 @@ def _after_fork_in_child() -> None:
     global _lock, _thread
     _lock = threading.Lock()
     _thread = None
+    _done.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

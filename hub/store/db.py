@@ -28,6 +28,7 @@ from sqlalchemy.exc import (
 )
 
 from hub.errors import StoreError, StoreUnavailable
+from hub.store import checkpoint
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -75,6 +76,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # default, 1,000 pages of 4 KiB: commits took 3x as long, waiting for the disk.
     size = cur.execute("PRAGMA page_size").fetchone()[0]
     cur.execute(f"PRAGMA wal_autocheckpoint={(16 << 20) // int(size)}")
+    # A restarted log is cut back to this size, so its file's size tells the background
+    # checkpointer how long it is (a log file otherwise keeps its largest size).
+    cur.execute(f"PRAGMA journal_size_limit={checkpoint.LOG_KEEP_BYTES}")
     cur.close()
 
 

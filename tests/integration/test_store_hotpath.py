@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.store import Store, checkpoint, decode_sources, encode_sources
+from hub.store.db import make_engine
 
 FIELDS = st.sampled_from(["first_name", "emails", "phones", "custom", "company", "title"])
 PROVENANCE = st.tuples(st.sampled_from(["crm", "sheet", "erp"]),
@@ -64,7 +65,8 @@ def _fill_log(path: Path, megabytes: int) -> sqlite3.Connection:
 
 def test_a_long_log_is_checkpointed_and_a_short_one_left_alone(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
-    store = Store(f"sqlite:///{db}")
+    # Made in WAL mode by a store, closed so that its background thread leaves it alone.
+    Store(f"sqlite:///{db}").close()
     writer = _fill_log(db, 1)
     try:
         before = db.stat().st_size
@@ -78,7 +80,42 @@ def test_a_long_log_is_checkpointed_and_a_short_one_left_alone(tmp_path: Path) -
         probe.close()
     finally:
         writer.close()
-        store.close()
+
+
+def _write(conn: Any, megabytes: float) -> None:
+    cur = conn.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    cur.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
+    cur.executemany("INSERT INTO filler VALUES (?)",
+                    [(bytes(1000),) for _ in range(int(megabytes * 1000))])
+    cur.execute("COMMIT")
+
+
+def test_a_checkpointed_log_waits_until_it_is_long_again(tmp_path: Path) -> None:
+    db = tmp_path / "hub.db"
+    Store(f"sqlite:///{db}").close()
+    engine = make_engine(f"sqlite:///{db}")
+    writer = engine.raw_connection()  # a store connection (its pragmas), nobody watching
+    wal = Path(f"{db}-wal")
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        _write(writer, 5)
+        assert checkpoint.checkpoint_if_large(str(db))
+        # Copied, and the log not written since: nothing to do, though its file is long.
+        assert wal.stat().st_size > checkpoint.WAL_BYTES
+        assert not checkpoint.checkpoint_if_large(str(db))
+        # The next write restarts the copied log and cuts its file back: short again.
+        _write(writer, 0.1)
+        assert wal.stat().st_size <= checkpoint.LOG_KEEP_BYTES
+        assert not checkpoint.checkpoint_if_large(str(db))
+        _write(writer, 5)
+        assert checkpoint.checkpoint_if_large(str(db))
+        probe = sqlite3.connect(db)
+        assert probe.execute("SELECT count(*) FROM filler").fetchone()[0] == 10_100
+        probe.close()
+    finally:
+        writer.close()
+        engine.dispose()
 
 
 def test_a_removed_database_is_not_created_again(tmp_path: Path) -> None:
