@@ -24,6 +24,35 @@ def test_empty_database_is_migrated_on_first_use(store_url: str) -> None:
     store.close()
 
 
+def _link(i: int, fingerprint: str | None = "f") -> dict[str, object]:
+    return {"system": "crm", "entity": "contact", "external_id": str(i),
+            "canonical_id": f"c{i}", "fingerprint": fingerprint, "updated_at": "t"}
+
+
+def test_hot_path_statements_belong_to_the_callers_transaction(store_url: str) -> None:
+    # They run on the driver's own cursor: still inside the transaction, never autocommitted.
+    store = Store(store_url)
+    with pytest.raises(RuntimeError), store.begin() as conn:
+        store.upsert_links(conn, [_link(i) for i in range(3)])
+        store.append_audit(conn, _events(2))
+        assert len(store.links_by_external(conn, "crm", "contact", ["0", "1", "2"])) == 3
+        raise RuntimeError("roll back")
+    with store.connect() as conn:  # read outside a transaction
+        assert store.links_by_external(conn, "crm", "contact", ["0", "1", "2"]) == {}
+        assert store.query_audit(conn) == []
+    store.close()
+
+
+def test_a_driver_error_on_the_hot_path_is_a_store_error(store_url: str) -> None:
+    store = Store(store_url)
+    with pytest.raises(StoreError, match="database error on") as caught, store.begin() as conn:
+        store.upsert_links(conn, [_link(1), _link(2, fingerprint=None)])  # NOT NULL
+    assert type(caught.value) is StoreError  # a bad statement, not an unreachable database
+    with store.connect() as conn:
+        assert store.links_by_external(conn, "crm", "contact", ["1"]) == {}
+    store.close()
+
+
 def test_links_and_match_keys_round_trip(store_url: str) -> None:
     store = Store(store_url)
     with store.begin() as conn:
