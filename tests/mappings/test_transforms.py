@@ -6,8 +6,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.errors import RecordMappingError
@@ -70,6 +71,14 @@ CASES: list[tuple[Any, Any, Any, Any]] = [
     ("minor_units", "99", "0.99", 99),
     ({"phone": "US"}, "(415) 555-0100", "+14155550100", "+14155550100"),
     ("phone", "+44 20 7946 0958", "+442079460958", "+442079460958"),
+    # A trunk prefix written after the country code is not part of the number.
+    ("phone", "+44 (0)20 7946 0958", "+442079460958", "+442079460958"),
+    ({"phone": "US"}, "+49 030 1234567", "+49301234567", "+49301234567"),
+    ("phone", "+39 06 1234 5678", "+390612345678", "+390612345678"),  # Italy keeps its 0
+    # What a country's national-prefix rule makes of its numbers (a carrier code dropped,
+    # an area code added), though the number as written has a possible length too.
+    ("phone", "+86 129771785037", "+861785037", "+861785037"),
+    ("phone", "+261 8448794", "+261208448794", "+261208448794"),
     ("country", "Germany", "DE", "DE"),
     ("country", "deu", "DE", "DE"),
     ("country", "UK", "GB", "GB"),
@@ -134,6 +143,8 @@ def test_null_stays_null(raw: Any) -> None:
                                          "got '2024-05-01'")),
     ({"phone": "US"}, "12", ("phone: expected a phone number (international, or national for "
                             "US), got '12'")),
+    ("phone", "+999 1234567", ("phone: expected a phone number in international form "
+                               "(+44 20 7946 0958), got '+999 1234567'")),  # no such country
     ("phone", "not a phone", ("phone: expected a phone number in international form "
                              "(+44 20 7946 0958), got 'not a phone'")),
     ("country", "Atlantis", ("country: expected a country name or ISO 3166 code like DE or DEU, "
@@ -203,6 +214,43 @@ def test_decimal_round_trip_keeps_the_value(value: Decimal) -> None:
     canonical = t.forward(str(value))
     assert "E" not in canonical and Decimal(canonical) == value
     assert t.forward(canonical) == canonical  # canonical form is a fixed point
+
+
+def _phonenumbers(text: str, region: str | None) -> str | None:
+    """phonenumbers' own E.164 for `text` (None: it refuses it), as the transform's slow path
+    asks it."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+_INTERNATIONAL = st.builds(
+    lambda code, trunk, digits, seps: "+" + "".join(
+        c + s for c, s in zip(f"{code}{trunk}{digits}", seps + [""] * 40, strict=False)),
+    st.one_of(st.sampled_from(_CODES), st.integers(1, 999)),
+    st.sampled_from(["", "0", "(0)", "8", "1", "06", "00"]),
+    st.text("0123456789", min_size=1, max_size=14),
+    st.lists(st.sampled_from(["", "", "", " ", "-", ".", "(", ")", "/"]), max_size=20))
+
+
+@settings(max_examples=400)
+@given(_INTERNATIONAL, st.sampled_from([None, "US", "GB", "DE"]))
+def test_phone_written_internationally_gets_phonenumbers_answer(text: str,
+                                                                region: str | None) -> None:
+    # The transform answers numbers written with "+" without phonenumbers' parser when it
+    # can: the answer, or the refusal, must be phonenumbers' own.
+    t = build_transform({"phone": region} if region else "phone")
+    expected = _phonenumbers(text, region)
+    if expected is None:
+        with pytest.raises(RecordMappingError):
+            t.forward(text)
+    else:
+        assert t.forward(text) == expected
 
 
 @given(st.integers(-10**12, 10**12), st.sampled_from(["USD", "JPY", "KWD"]))
