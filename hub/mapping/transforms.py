@@ -731,13 +731,16 @@ class _International:
     prefix written after the country code, "+44 (0)20 7946 0958" is +442079460958, or an
     Italian leading zero), one that the country's national-prefix pattern matches (which
     phonenumbers may strip), a calling code it does not know, and a length it does not
-    accept (its own is_possible_number). Held equal to phonenumbers by a hypothesis test.
+    accept (its own is_possible_number, asked once per calling code and length: it "only
+    checks the length of phone numbers", its documentation says). Held equal to
+    phonenumbers by a hypothesis test.
     """
 
     def __init__(self, phonenumbers: Any) -> None:
         self.pn = phonenumbers
         self.codes: frozenset[int] = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
         self._prefix: dict[int, re.Pattern[str] | None] = {}
+        self._possible: dict[tuple[int, int], bool] = {}  # (calling code, length) -> possible
 
     def _national_prefix(self, code: int) -> re.Pattern[str] | None:
         if code not in self._prefix:
@@ -764,8 +767,12 @@ class _International:
         prefix = self._national_prefix(code)
         if prefix is not None and prefix.match(national):
             return None
-        number = self.pn.PhoneNumber(country_code=code, national_number=int(national))
-        return compact if self.pn.is_possible_number(number) else None
+        length = (code, len(national))
+        possible = self._possible.get(length)
+        if possible is None:
+            number = self.pn.PhoneNumber(country_code=code, national_number=int(national))
+            possible = self._possible[length] = bool(self.pn.is_possible_number(number))
+        return compact if possible else None
 
 
 _international: _International | None = None  # made on first use, with phonenumbers
