@@ -89,7 +89,9 @@ def checkpoint_if_large(path: str, limit: int = WAL_BYTES) -> bool:
         # checkpoint) does it; nothing is lost by skipping one.
         log.debug("background checkpoint of %s skipped: %s", path, exc)
         return False
-    if frames == copied:  # a checkpoint writes the database file, not the log
+    # All copied: the log as seen before it is done with (a checkpoint writes the database
+    # file, not the log; a write since changes the log's size or time).
+    if frames == copied:
         _done[path] = state
     return True
 
