@@ -738,7 +738,7 @@ class _International:
 
     def __init__(self, phonenumbers: Any) -> None:
         self.pn = phonenumbers
-        self.codes: frozenset[int] = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+        self.codes: Mapping[int, Any] = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
         self._prefix: dict[int, re.Pattern[str] | None] = {}
         self._possible: dict[tuple[int, int], bool] = {}  # (calling code, length) -> possible
 
@@ -775,17 +775,18 @@ class _International:
         return compact if possible else None
 
 
-_international: _International | None = None  # made on first use, with phonenumbers
+@lru_cache(maxsize=1)
+def _international() -> _International:
+    import phonenumbers  # imported on first use, as in `_phone`
+
+    return _International(phonenumbers)
 
 
 @_register("phone", ("region",), "region", "phone number -> E.164 (+14155550100)")
 def _phone(params: dict[str, Any]) -> Transform:
     import phonenumbers  # imported here: loading its metadata is only worth it when used
 
-    global _international
-    if _international is None:
-        _international = _International(phonenumbers)
-    international = _international
+    international = _international()
 
     _check_params("phone", params)
     region = _param("phone", params, "region", str, "a two-letter region like US")
