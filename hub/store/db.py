@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def redact_url(url: str) -> str:
 
 
 PAGE_SIZE = 16384  # bytes, for new SQLite databases (see _sqlite_pragmas)
+BUSY_MS = 30000  # how long a connection waits for another one's lock before failing
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -61,11 +63,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # log with a system call of its own, and a cache miss reads one: on a 30,000-record
     # ingest 4 KiB pages made 65,600 writes and 30,900 reads, 16 KiB pages 14,000 and
     # 5,400, and the engine process's system time fell by a quarter.
+    cur.execute(f"PRAGMA busy_timeout={BUSY_MS}")
     cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
-    cur.execute("PRAGMA journal_mode=WAL")
+    _enter_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     # 8 MB of page cache (the default is 2 MB): B-tree pages of the indexes a page of
     # records touches stay in memory (16 MB measured 6.4 -> 5.3 us per inserted row).
     cur.execute("PRAGMA cache_size=-8192")
@@ -80,6 +82,31 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # checkpointer how long it is (a log file otherwise keeps its largest size).
     cur.execute(f"PRAGMA journal_size_limit={checkpoint.LOG_KEEP_BYTES}")
     cur.close()
+
+
+def _enter_wal(cur: sqlite3.Cursor) -> None:
+    """Put the database in WAL mode (a setting kept in the file, so only a new file is
+    changed), waiting out other processes that open the same new file at the same moment.
+
+    Switching a file to WAL needs its exclusive lock, and when the connection asking
+    already reads it while another one waits for that lock, SQLite refuses at once
+    ("database is locked") rather than calling the busy handler, since waiting could
+    deadlock. That happens only while several processes (a worker, `hub serve`) open a
+    store that does not exist yet, and the other one is done within milliseconds: asking
+    again is what the busy handler would have done."""
+    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + BUSY_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
 
 def sqlite_file(engine: Engine) -> str | None:
@@ -154,8 +181,12 @@ def migrate(engine: Engine) -> tuple[str | None, str | None]:
 def ensure_ready(engine: Engine, *, auto_migrate: bool) -> None:
     """Check the schema is current; migrate an empty (or any, if allowed) database."""
     try:
+        # Tables before revision: another process's migration is one transaction, so
+        # once its tables are seen its revision is too (the other way round, a migration
+        # committing between the two reads looked like an unversioned database).
+        tables = inspect(engine).get_table_names()
         current = current_revision(engine)
-        empty = current is None and not inspect(engine).get_table_names()
+        empty = current is None and not tables
     except SQLAlchemyError as exc:
         # Not answering (down, starting, failing over) is told apart from a bad URL or
         # schema: a long-running process waits for the first (Store(wait=...)).
