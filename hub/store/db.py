@@ -166,11 +166,28 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+# The key of the migration lock (pg_advisory_xact_lock takes a signed 64-bit number): any
+# fixed one, the same in every version of Liaison; here the bytes of "liaisonM".
+MIGRATION_LOCK = int.from_bytes(b"liaisonM", "big")
+
+
+def _one_migration_at_a_time(conn: Any) -> None:
+    """Make a migration wait for any other one on the same database before Alembic reads
+    the revision: processes started together on an empty database (web, workers and the
+    migrate job of a fresh deployment) each find it empty and migrate. On SQLite the
+    transaction's BEGIN IMMEDIATE already takes the write lock; on PostgreSQL the second
+    would create tables the first is creating and fail, so it takes a lock held until its
+    transaction ends, and then finds the head already there."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+
+
 def migrate(engine: Engine) -> tuple[str | None, str | None]:
     """Bring the database to the newest migration; returns (before, after)."""
     try:
         before = current_revision(engine)
         with engine.begin() as conn:
+            _one_migration_at_a_time(conn)
             command.upgrade(_alembic_config(conn), "head")
         return before, current_revision(engine)
     except SQLAlchemyError as exc:
