@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -84,6 +83,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
 def _enter_wal(cur: sqlite3.Cursor) -> None:
     """Put the database in WAL mode (a setting kept in the file, so only a new file is
     changed), waiting out other processes that open the same new file at the same moment.
@@ -93,20 +96,15 @@ def _enter_wal(cur: sqlite3.Cursor) -> None:
     ("database is locked") rather than calling the busy handler, since waiting could
     deadlock. That happens only while several processes (a worker, `hub serve`) open a
     store that does not exist yet, and the other one is done within milliseconds: asking
-    again is what the busy handler would have done."""
+    again, for as long as the busy handler would wait, is what it would have done."""
     if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
         return
-    deadline = time.monotonic() + BUSY_MS / 1000
-    pause = 0.005
-    while True:
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.2)
+    import tenacity  # only a new file gets here
+
+    tenacity.Retrying(retry=tenacity.retry_if_exception(_locked),
+                      wait=tenacity.wait_exponential(multiplier=0.005, max=0.2),
+                      stop=tenacity.stop_after_delay(BUSY_MS / 1000),
+                      reraise=True)(cur.execute, "PRAGMA journal_mode=WAL")
 
 
 def sqlite_file(engine: Engine) -> str | None:
@@ -171,7 +169,7 @@ def current_revision(engine: Engine) -> str | None:
 MIGRATION_LOCK = int.from_bytes(b"liaisonM", "big")
 
 
-def _one_migration_at_a_time(conn: Any) -> None:
+def _one_migration_at_a_time(conn: Connection) -> None:
     """Make a migration wait for any other one on the same database before Alembic reads
     the revision: processes started together on an empty database (web, workers and the
     migrate job of a fresh deployment) each find it empty and migrate. On SQLite the
@@ -201,8 +199,9 @@ def ensure_ready(engine: Engine, *, auto_migrate: bool) -> None:
         # Tables before revision: another process's migration is one transaction, so
         # once its tables are seen its revision is too (the other way round, a migration
         # committing between the two reads looked like an unversioned database).
-        tables = inspect(engine).get_table_names()
-        current = current_revision(engine)
+        with engine.connect() as conn:
+            tables = inspect(conn).get_table_names()
+            current = MigrationContext.configure(conn).get_current_revision()
         empty = current is None and not tables
     except SQLAlchemyError as exc:
         # Not answering (down, starting, failing over) is told apart from a bad URL or
