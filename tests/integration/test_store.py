@@ -43,6 +43,29 @@ def test_hot_path_statements_belong_to_the_callers_transaction(store_url: str) -
     store.close()
 
 
+def test_hot_path_writes_on_a_connection_without_a_transaction_wait_for_its_commit(
+        store_url: str) -> None:
+    # A connection from store.connect() has not begun a transaction when the first hot-path
+    # statement arrives: the statement begins one (as SQLAlchemy's autobegin would), so the
+    # caller's commit keeps it and closing without one drops it.
+    store = Store(store_url)
+    with store.connect() as conn:
+        store.upsert_links(conn, [_link(1)])
+        store.append_audit(conn, _events(1))
+    with store.connect() as conn:
+        assert store.links_by_external(conn, "crm", "contact", ["1"]) == {}
+        assert store.query_audit(conn) == []
+    with store.connect() as conn:
+        store.upsert_links(conn, [_link(2)])
+        store.append_audit(conn, _events(1, start=2))
+        conn.commit()
+    with store.connect() as conn:
+        assert set(store.links_by_external(conn, "crm", "contact", ["1", "2"])) == {"2"}
+        assert [e.canonical_id for e in store.query_audit(conn)] == ["c2"]
+    assert store.verify_audit().ok
+    store.close()
+
+
 def test_a_driver_error_on_the_hot_path_is_a_store_error(store_url: str) -> None:
     store = Store(store_url)
     with pytest.raises(StoreError, match="database error on") as caught, store.begin() as conn:
