@@ -433,6 +433,7 @@ def seed(store_url: str, *, audit: int, records: int, dead: int = 5000, seed: in
             figures[table] = {"rows": n, "seconds": round(time.perf_counter() - started, 1)}
             log(f"  {table}: {n:,} rows in {figures[table]['seconds']} s")
         with store.engine.begin() as conn:
+            store.index_audit_events(conn)  # the search index append_audit would write
             conn.exec_driver_sql("DELETE FROM audit_head")
             mark = "?" if store.dialect == "sqlite" else "%s"
             conn.exec_driver_sql(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, {mark}, "

@@ -184,6 +184,21 @@ class AuditCheckpoint:
     full_at: str | None
 
 
+def _audit_filters(c: Any, system: str | None, flow: str | None, since: str | None,
+                   until: str | None) -> list[ColumnElement[bool]]:
+    """The search's conditions on audit_events or audit_batches (both have these columns)."""
+    conds: list[ColumnElement[bool]] = []
+    if system:
+        conds.append(c.system == system)
+    if flow:
+        conds.append(c.flow == flow)
+    if since:
+        conds.append(c.at >= since)
+    if until:
+        conds.append(c.at < until)
+    return conds
+
+
 def event_hash(prev_hash: str, seq: int, at: str, run_id: int | None, flow: str | None,
                entity: str, canonical_id: str | None, system: str | None,
                external_id: str | None, action: str, diff: str) -> str:
@@ -848,15 +863,18 @@ class Store:
         # SQLite's write lock (BEGIN IMMEDIATE) already does.
         lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
         cur = self._cursor(conn)
-        cur.execute(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")
+        cur.execute(f"SELECT seq, hash, at FROM audit_head WHERE id = 1{lock}")
         head = cur.fetchone()
         if head is None:
-            conn.execute(insert(t.audit_head).values(id=1, seq=0, hash=""))
-            seq, prev = 0, ""
+            conn.execute(insert(t.audit_head).values(id=1, seq=0, hash="", at=""))
+            seq, prev, last = 0, "", ""
         else:
-            seq, prev = int(head[0]), str(head[1])
-        at = now_iso()
+            seq, prev, last = int(head[0]), str(head[1]), str(head[2])
+        # One time for the whole append, never before the last append's (a clock stepped
+        # back): times then rise with sequence numbers, which query_audit relies on.
+        at = max(now_iso(), last)
         rows = []
+        batches: dict[tuple[str | None, str | None], list[int]] = {}  # -> [first, last, n]
         to_json, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS  # `dumps`, without a call
         for entity, action, canonical_id, system, external_id, change, run_id, flow in events:
             seq += 1
@@ -867,11 +885,23 @@ class Store:
             rows.append((seq, at, run_id, flow, entity, canonical_id, system, external_id,
                          action, diff, prev, digest))
             prev = digest
+            batch = batches.get((system, flow))
+            if batch is None:
+                batches[(system, flow)] = [seq, seq, 1]
+            else:
+                batch[1] = seq
+                batch[2] += 1
         m = self._mark
         cur.executemany(
             "INSERT INTO audit_events (seq, at, run_id, flow, entity, canonical_id, system, "
             f"external_id, action, diff, prev_hash, hash) VALUES ({', '.join([m] * 12)})", rows)
-        cur.execute(f"UPDATE audit_head SET seq = {m}, hash = {m} WHERE id = 1", (seq, prev))
+        cur.executemany(
+            "INSERT INTO audit_batches (first_seq, last_seq, at, system, flow, events) "
+            f"VALUES ({', '.join([m] * 6)})",
+            [(first, end, at, system, flow, n)
+             for (system, flow), (first, end, n) in batches.items()])
+        cur.execute(f"UPDATE audit_head SET seq = {m}, hash = {m}, at = {m} WHERE id = 1",
+                    (seq, prev, at))
 
     def query_audit(self, conn: Connection, *, record: str | None = None,
                     system: str | None = None, flow: str | None = None,
@@ -888,27 +918,63 @@ class Store:
             ids = set(conn.execute(select(t.links.c.canonical_id).where(
                 t.links.c.external_id == record)).scalars())
             conds.append(c.canonical_id.in_(sorted({record, *ids})))
-        if system:
-            conds.append(c.system == system)
-        if flow:
-            conds.append(c.flow == flow)
-        if since:
-            conds.append(c.at >= since)
-        if until:
-            conds.append(c.at < until)
-        # Newest first by time, then by chain order: the same order as seq (events get their
-        # time under the chain's lock), and the one ix_audit_at / ix_audit_system_at /
-        # ix_audit_flow_at can be read in, so a page stops after `limit` rows.
-        q = select(t.audit_events).order_by(c.at.desc(), c.seq.desc()).limit(limit)
+        conds += _audit_filters(c, system, flow, since, until)
+        if not record and (system or flow or since or until):
+            span = self._audit_span(conn, system, flow, since, until, limit)
+            if span is None:
+                return []
+            conds.append(c.seq.between(*span))
+        # Newest first: by sequence number, the chain's order, in which times only rise
+        # (append_audit). The table's own order: a page stops after `limit` rows.
+        q = select(t.audit_events).order_by(c.seq.desc()).limit(limit)
         if conds:
             q = q.where(and_(*conds))
         return list(conn.execute(q))
 
+    @staticmethod
+    def _audit_span(conn: Connection, system: str | None, flow: str | None,
+                    since: str | None, until: str | None,
+                    limit: int) -> tuple[int, int] | None:
+        """The sequence numbers the newest `limit` events matching the filters lie between,
+        from the batches (None: no event matches).
+
+        The newest batches that match, until they hold `limit` events: every one of those
+        events is at or after the first of them, so the newest `limit` are too. The range
+        ends at the last event of the matching batches no older than the oldest of those:
+        times rise with sequence numbers and all events of one append share theirs, so a
+        batch it leaves out is from an earlier append and holds no event newer than the
+        range's start. Other events may lie between: the caller filters the range again.
+        """
+        b = t.audit_batches.c
+        conds = _audit_filters(b, system, flow, since, until)
+        newest = conn.execute(select(b.first_seq, b.events, b.at).where(*conds)
+                              .order_by(b.at.desc(), b.first_seq.desc()).limit(limit)).all()
+        if not newest:
+            return None
+        held, first, oldest_at = 0, newest[0][0], newest[0][2]
+        for start, events, oldest_at in newest:
+            held += events
+            first = min(first, start)
+            if held >= limit:
+                break
+        # Batches of the same appends as those, and any newer ones that match.
+        last = conn.execute(select(func.max(b.last_seq)).where(
+            *conds, b.at >= oldest_at)).scalar_one()
+        return int(first), int(last)
+
+    def index_audit_events(self, conn: Connection) -> None:
+        """Write the batches of events loaded without append_audit (a bulk load): each
+        group of one time, system and flow becomes a batch, as migration 0007 did."""
+        conn.exec_driver_sql(
+            "INSERT INTO audit_batches (first_seq, last_seq, at, system, flow, events) "
+            "SELECT min(seq), max(seq), at, system, flow, count(*) FROM audit_events "
+            "GROUP BY at, system, flow")
+
     def audit_count_since(self, conn: Connection, system: str, since: str) -> int:
-        """How many audit events concern `system` at or after `since` (ix_audit_system_at)."""
-        c = t.audit_events.c
-        q = select(func.count()).select_from(t.audit_events).where(c.system == system,
-                                                                    c.at >= since)
+        """How many audit events concern `system` at or after `since` (from the batches)."""
+        b = t.audit_batches.c
+        q = select(func.coalesce(func.sum(b.events), 0)).where(b.system == system,
+                                                                b.at >= since)
         return int(conn.execute(q).scalar_one())
 
     def audit_checkpoint(self) -> AuditCheckpoint | None:

@@ -148,16 +148,15 @@ class Outbox(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """An append-only, hash-chained row for every change Liaison makes."""
+    """An append-only, hash-chained row for every change Liaison makes.
+
+    Indexed by canonical id only: searches by system, flow and time go through
+    `audit_batches`, which costs an append one row per system and flow instead of three
+    index entries per event.
+    """
 
     __tablename__ = "audit_events"
-    __table_args__ = (
-        Index("ix_audit_canonical", "canonical_id"),
-        Index("ix_audit_system_at", "system", "at"),
-        # The audit search reads newest first by (at, seq) along one of these and stops.
-        Index("ix_audit_at", "at"),
-        Index("ix_audit_flow_at", "flow", "at"),
-    )
+    __table_args__ = (Index("ix_audit_canonical", "canonical_id"),)
     seq: int = Field(primary_key=True)
     at: str = Field(max_length=32)
     run_id: int | None = None
@@ -172,13 +171,39 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+class AuditBatch(SQLModel, table=True):
+    """The events of one append that share a system and a flow: an index of the trail.
+
+    An append (one page's changes, one delivery batch) gives all its events one time; its
+    events of each (system, flow) make one row here, from the first event's sequence
+    number to the last one's, with how many there are (other groups' events of the same
+    append may lie between). A search by system, flow or time finds the sequence range it
+    has to read here (Store.query_audit) and a count per system adds up `events`. Not part
+    of the hash chain: it says where events are, never what they say.
+    """
+
+    __tablename__ = "audit_batches"
+    __table_args__ = (
+        Index("ix_audit_batches_system_at", "system", "at"),
+        Index("ix_audit_batches_flow_at", "flow", "at"),
+        Index("ix_audit_batches_at", "at"),
+    )
+    first_seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last_seq: int
+    at: str = Field(max_length=32)
+    system: str | None = Field(default=None, max_length=64)
+    flow: str | None = Field(default=None, max_length=64)
+    events: int
+
+
 class AuditHead(SQLModel, table=True):
-    """The chain's last sequence number and hash; its row lock serialises appends."""
+    """The chain's last sequence number, hash and time; its row lock serialises appends."""
 
     __tablename__ = "audit_head"
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     hash: str = Field(default="", max_length=64)
+    at: str = Field(default="", max_length=32)  # the last append's time ("": none yet)
 
 
 class AuditVerified(SQLModel, table=True):
@@ -238,6 +263,7 @@ runs = table(Run)
 dead_letters = table(DeadLetter)
 outbox = table(Outbox)
 audit_events = table(AuditEvent)
+audit_batches = table(AuditBatch)
 audit_head = table(AuditHead)
 audit_verified = table(AuditVerified)
 leases = table(Lease)
