@@ -920,10 +920,15 @@ class Store:
             conds.append(c.canonical_id.in_(sorted({record, *ids})))
         conds += _audit_filters(c, system, flow, since, until)
         if not record and (system or flow or since or until):
-            span = self._audit_span(conn, system, flow, since, until, limit)
-            if span is None:
-                return []
-            conds.append(c.seq.between(*span))
+            # Only where the batches say matching events are: a system with a few events
+            # among millions of others is read in its own ranges, not across them.
+            out: list[Any] = []
+            for first, last in self._audit_ranges(conn, system, flow, since, until, limit):
+                out += conn.execute(select(t.audit_events).where(*conds, c.seq.between(
+                    first, last)).order_by(c.seq.desc()).limit(limit - len(out)))
+                if len(out) >= limit:
+                    break
+            return out
         # Newest first: by sequence number, the chain's order, in which times only rise
         # (append_audit). The table's own order: a page stops after `limit` rows.
         q = select(t.audit_events).order_by(c.seq.desc()).limit(limit)
@@ -932,35 +937,40 @@ class Store:
         return list(conn.execute(q))
 
     @staticmethod
-    def _audit_span(conn: Connection, system: str | None, flow: str | None,
-                    since: str | None, until: str | None,
-                    limit: int) -> tuple[int, int] | None:
-        """The sequence numbers the newest `limit` events matching the filters lie between,
-        from the batches (None: no event matches).
+    def _audit_ranges(conn: Connection, system: str | None, flow: str | None,
+                      since: str | None, until: str | None,
+                      limit: int) -> list[tuple[int, int]]:
+        """The ranges of sequence numbers, newest first and apart, that hold the newest
+        `limit` events matching the filters (read from the batches; [] when none match).
 
-        The newest batches that match, until they hold `limit` events: every one of those
-        events is at or after the first of them, so the newest `limit` are too. The range
-        ends at the last event of the matching batches no older than the oldest of those:
-        times rise with sequence numbers and all events of one append share theirs, so a
-        batch it leaves out is from an earlier append and holds no event newer than the
-        range's start. Other events may lie between: the caller filters the range again.
+        The newest batches that match, until they hold `limit` events, and the other
+        matching batches of the oldest of those appends (its events may be newer than
+        some of theirs). Any batch left out is from an earlier append: times rise with
+        sequence numbers and all events of one append share theirs, so its events are all
+        older than the `limit` found. Other events may lie in the ranges too: the caller
+        filters them again.
         """
         b = t.audit_batches.c
         conds = _audit_filters(b, system, flow, since, until)
-        newest = conn.execute(select(b.first_seq, b.events, b.at).where(*conds)
+        newest = conn.execute(select(b.first_seq, b.last_seq, b.events, b.at).where(*conds)
                               .order_by(b.at.desc(), b.first_seq.desc()).limit(limit)).all()
         if not newest:
-            return None
-        held, first, oldest_at = 0, newest[0][0], newest[0][2]
-        for start, events, oldest_at in newest:
+            return []
+        held, chosen, oldest = 0, [], ""
+        for first, last, events, oldest in newest:
+            chosen.append((int(first), int(last)))
             held += events
-            first = min(first, start)
             if held >= limit:
                 break
-        # Batches of the same appends as those, and any newer ones that match.
-        last = conn.execute(select(func.max(b.last_seq)).where(
-            *conds, b.at >= oldest_at)).scalar_one()
-        return int(first), int(last)
+        chosen += [(int(f), int(la)) for f, la in conn.execute(
+            select(b.first_seq, b.last_seq).where(*conds, b.at == oldest))]
+        merged: list[tuple[int, int]] = []
+        for first, last in sorted(chosen):
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+            else:
+                merged.append((first, last))
+        return merged[::-1]
 
     def index_audit_events(self, conn: Connection) -> None:
         """Write the batches of events loaded without append_audit (a bulk load): each
