@@ -1,16 +1,18 @@
 """The audit trail's search index moves from three indexes per event to a row per batch.
 
 audit_events (system, at), (flow, at) and (at) made every audited change three B-tree
-entries, most of the trail's cost on the ingest path: without them the engine ran 7.7%
-fewer instructions a record (callgrind, bench/instructions.py). audit_batches has one row
-per append and (system, flow) instead, with the range of sequence numbers its events lie
-in and how many there are; searches by system, flow or time read the ranges it names
-(Store.query_audit), counts per system add up its rows.
+entries on the ingest path: without them the engine ran 7.7% fewer instructions a
+record (callgrind, bench/instructions.py). audit_batches has one row per append and
+(system, flow) instead, with the range of sequence numbers its events lie in and how many
+there are; searches by system, flow or time read the ranges it names (Store.query_audit),
+counts per system add up its rows.
 
 audit_head keeps the last append's time, so that the next one's is never earlier (a clock
 stepped back) and times rise with sequence numbers. Existing events are grouped by their
-time, system and flow: the events of one append
-share their time, so each earlier append becomes its batches, as if written today.
+time, system and flow: the events of one append share their time, so each earlier append
+becomes its batches, as if written today. (Had the clock stepped back while they were
+written, a search could miss events next to that step: searches take times to rise with
+sequence numbers, which appends guarantee only from this version on.)
 
 Revision ID: 0007
 Revises: 0006
