@@ -529,9 +529,15 @@ class Store:
         rows = [{"flow": flow, "system": system, "canonical_id": cid, "run_id": run_id,
                  "attempts": 0, "next_attempt_at": now, "created_at": now}
                 for cid in dict.fromkeys(canonical_ids)]
-        # A record changed again before delivery still needs only one delivery, now.
-        self._upsert(conn, t.outbox, rows, ["flow", "system", "canonical_id"],
-                     ["next_attempt_at", "run_id"])
+        if rows:
+            ins = self._insert(t.outbox)
+            # A record changed again before delivery still needs only one delivery, now.
+            # (Through Core, not `_upsert`: that measured the same speed and 11 MB more
+            # peak memory on the full-flow benchmark, for a reason not found.)
+            conn.execute(ins.on_conflict_do_update(
+                index_elements=["flow", "system", "canonical_id"],
+                set_={"next_attempt_at": ins.excluded.next_attempt_at,
+                      "run_id": ins.excluded.run_id}), rows)
 
     def outbox_due(self, conn: Connection, flow: str, system: str, limit: int,
                    after_id: int = 0) -> list[Any]:
