@@ -949,12 +949,12 @@ class Store:
         """The ranges of sequence numbers, newest first and apart, that hold the newest
         `limit` events matching the filters (read from the batches; [] when none match).
 
-        The newest batches that match, until they hold `limit` events, and the other
-        matching batches of the oldest of those appends (its events may be newer than
-        some of theirs). Any batch left out is from an earlier append: times rise with
-        sequence numbers and all events of one append share theirs, so its events are all
-        older than the `limit` found. Other events may lie in the ranges too: the caller
-        filters them again.
+        The newest batches that match, until they hold `limit` events, and every other
+        matching batch with the time of the last of those (the same append's other
+        batches, whose events can lie after theirs). Any batch left out is from an
+        earlier append: times rise with sequence numbers and all events of one append
+        share theirs, so its events are all older than the `limit` found. Other events
+        may lie in the ranges too: the caller filters them again.
         """
         b = t.audit_batches.c
         conds = _audit_filters(b, system, flow, since, until)
