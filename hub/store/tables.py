@@ -177,9 +177,10 @@ class AuditBatch(SQLModel, table=True):
     An append (one page's changes, one delivery batch) gives all its events one time; its
     events of each (system, flow) make one row here, from the first event's sequence
     number to the last one's, with how many there are (other groups' events of the same
-    append may lie between). A search by system, flow or time finds the sequence range it
+    append may lie between). A search by system, flow or time finds the sequence ranges it
     has to read here (Store.query_audit) and a count per system adds up `events`. Not part
-    of the hash chain: it says where events are, never what they say.
+    of the hash chain (`hub audit verify` does not read it): it says where events are,
+    never what they say.
     """
 
     __tablename__ = "audit_batches"
