@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
+from hub.canonical.diffs import encode_diff
 from hub.canonical.redact import redact_diff
 from hub.store import AuditInput, Store
 from hub.sync.hooks import Change, Observer, RunInfo
@@ -30,8 +31,13 @@ class AuditObserver(Observer):
             return
         run_id, flow = run.run_id, run.flow
         events = [AuditInput(c.entity, c.action, c.canonical_id, c.system, c.external_id,
-                             c.audit if c.audit is not None else
-                             redact_diff(c.diff, c.sensitive,
-                                         canonical=not c.action.startswith("write.")),
-                             run_id, flow) for c in changes]
+                             c.audit if c.audit is not None else _diff_text(c), run_id, flow)
+                  for c in changes]
         self.store.append_audit(conn, events)
+
+
+def _diff_text(change: Change) -> str:
+    """The change's diff redacted, in the form the trail stores (hub.canonical.diffs)."""
+    canonical = not change.action.startswith("write.")  # writes hold native fields
+    return encode_diff(redact_diff(change.diff, change.sensitive, canonical=canonical),
+                       created=change.action == "create")

@@ -10,6 +10,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# Properties assert behaviour, never speed (benchmarks under bench/ do that): hypothesis's
+# default 200 ms deadline per example fails them when a shared machine stalls.
+settings.register_profile("liaison", deadline=None)
+settings.load_profile("liaison")
 
 PG_URL = os.environ.get("HUB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PG_START = ("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")

@@ -94,15 +94,23 @@ def redact_diff(diff: Mapping[str, Any], sensitive: frozenset[str], *,
     return out
 
 
-def redact_created(data: Mapping[str, Any], sensitive: frozenset[str]) -> dict[str, list[Any]]:
-    """`redact_diff(..., canonical=True)` of the diff that creates a record from canonical
-    `data` ({field: [None, value]}), made in one pass: what a read-ahead child prepares
-    for every new record."""
-    diff = {k: [None, v] for k, v in data.items()}
+def redact_values(data: Mapping[str, Any], sensitive: frozenset[str]) -> Mapping[str, Any]:
+    """The values of canonical `data` as the audit trail may hold them: what
+    `redact_diff(..., canonical=True)` makes the new values of a diff that creates the
+    record from `data`. `data` itself when nothing in it is redacted (the usual case, which
+    a read-ahead child meets for every new record: the record's JSON then serves the audit
+    trail as it is)."""
     if sensitive:
-        return redact_diff(diff, sensitive, canonical=True)
+        diff = redact_diff({k: [None, v] for k, v in data.items()}, sensitive, canonical=True)
+        values = {k: change[1] for k, change in diff.items()}
+        return data if values == data else values
+    out: dict[str, Any] | None = None
     for name in _needs_look(tuple(data)):
         value = data[name]
-        diff[name] = [None, (REDACTED if value is not None else None) if _secret_name(name)
-                      else _redact_value(name, value, sensitive)]
-    return diff
+        new = ((REDACTED if value is not None else None) if _secret_name(name)
+               else _redact_value(name, value, sensitive))
+        if new != value:
+            if out is None:
+                out = dict(data)
+            out[name] = new
+    return data if out is None else out

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from hub.canonical.diffs import decode_diff
 from hub.insights.facts import parse_iso
 from hub.store import Store
 
@@ -129,5 +130,5 @@ def audit_rows(store: Store, *, record: str | None = None, system: str | None = 
                                  until=until, limit=limit)
     data = [dict(r._mapping) for r in rows]
     for d in data:
-        d["diff"] = orjson.loads(d["diff"]) if d.get("diff") else {}
+        d["diff"] = decode_diff(d["diff"] or "")
     return data

@@ -150,7 +150,7 @@ class AuditInput(NamedTuple):
     canonical_id: str | None = None
     system: str | None = None
     external_id: str | None = None
-    diff: Mapping[str, Any] | str | None = None  # str: already as stored (sorted JSON)
+    diff: Mapping[str, Any] | str | None = None  # str: as stored (hub.canonical.diffs)
     run_id: int | None = None
     flow: str | None = None
 

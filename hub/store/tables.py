@@ -166,7 +166,7 @@ class AuditEvent(SQLModel, table=True):
     system: str | None = Field(default=None, max_length=64)
     external_id: str | None = Field(default=None, max_length=255)
     action: str = Field(max_length=32)
-    diff: str = "{}"  # orjson {field: [old, new]}, sensitive values redacted
+    diff: str = "{}"  # hub.canonical.diffs' forms ({field: [old, new]}), values redacted
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
 

@@ -113,8 +113,9 @@ class Change(NamedTuple):
     external_id: str | None = None
     diff: Mapping[str, Any] = _NO_DIFF  # field -> [old, new]
     sensitive: frozenset[str] = frozenset()  # fields whose values must be redacted
-    # The diff as the audit trail stores it (redacted, keys sorted), when already worked
-    # out: a read-ahead child prepares it for a record created from its data alone.
+    # The diff as the audit trail stores it (redacted, hub.canonical.diffs), when already
+    # worked out: for a record created from its data alone, from what a read-ahead child
+    # prepared.
     audit: str | None = None
 
 

@@ -20,6 +20,7 @@ from hub.canonical import (
     normalise_match_value,
     stable_json,
 )
+from hub.canonical.diffs import created_text
 from hub.mapping import CompiledMapping, Inbound, split_namespace
 from hub.store import RecordRow, Store, encode_sources, now_iso
 from hub.sync.conflict import Resolver
@@ -365,13 +366,15 @@ class Ingestor:
                 if full:
                     link["seen_run"] = run_id
                 link_rows.append(link)
+                stored = text.decode()
                 record_rows.append({"id": cid, "entity": entity,
-                                    "schema_version": SCHEMA_VERSION, "data": text.decode(),
+                                    "schema_version": SCHEMA_VERSION, "data": stored,
                                     "sources": prepared.sources, "fingerprint": fp,
                                     "stub": False, "deleted": False, "created_at": now,
                                     "updated_at": now})
                 out.changes.append(Change("create", entity, cid, source, ext,
-                                          CreatedDiff(text), sensitive, prepared.audit))
+                                          CreatedDiff(text), sensitive,
+                                          prepared.audit or created_text(stored)))
                 counts.created += 1
                 if old is None:
                     created.add(cid)

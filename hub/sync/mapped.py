@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from hub.canonical import stable_json, validate, without_nulls
-from hub.canonical.redact import redact_created
+from hub.canonical.diffs import created_text
+from hub.canonical.redact import redact_values
 from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound
 from hub.store import encode_shared_source
@@ -61,8 +62,9 @@ class Finished(NamedTuple):
     keys: dict[str, str] | None  # match keys; None: not worked out (not in a child process)
     # The rest of a record created from this data alone, prepared in a child process
     # (`Prepare`): its provenance as stored and its create diff as the audit trail stores
-    # it; None (both): not prepared. Its fingerprint and, if it is new, its canonical id
-    # the engine makes (see `finish`).
+    # it, "" when that is `text` as it is (hub.canonical.diffs: nothing in it redacted,
+    # the usual case); None (both): not prepared. Its fingerprint and, if it is new, its
+    # canonical id the engine makes (see `finish`).
     sources: str | None = None
     audit: str | None = None
 
@@ -97,10 +99,12 @@ def finish(mapping: CompiledMapping, inb: Inbound,
         # Without the source's own time, provenance takes the engine's clock at commit.
         return Finished(errors, filtered, text, match)
     # What Resolver.merge and the audit trail make of a record with nothing before it.
-    diff = redact_created(fresh, prepare.sensitive)
+    values = redact_values(fresh, prepare.sensitive)
+    audit = "" if values is fresh else created_text(
+        orjson.dumps(values, option=orjson.OPT_SORT_KEYS).decode())
     return Finished(errors, filtered, text, match,
                     encode_shared_source(fresh, [prepare.system, inb.updated_at, prepare.run_id]),
-                    orjson.dumps(diff, option=orjson.OPT_SORT_KEYS).decode())
+                    audit)
 
 
 class MappedPage(NamedTuple):

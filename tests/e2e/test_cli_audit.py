@@ -57,6 +57,16 @@ def test_audit_records_each_change_newest_first(synced: Workspace) -> None:
     assert update["run_id"] == 2 and update["flow"] == "contacts"
 
 
+def test_a_create_lists_every_field_as_new(synced: Workspace) -> None:
+    create = next(e for e in audit(synced, "--record", "c1") if e["action"] == "create")
+    assert create["diff"]["first_name"] == [None, "Ada"]
+    assert create["diff"]["last_name"] == [None, "Lovelace"]
+    assert all(old is None for old, _new in create["diff"].values()), create["diff"]
+    # Stored in the created form (hub.canonical.diffs): the record's values, once.
+    ((raw,),) = synced.sql("SELECT diff FROM audit_events WHERE seq = ?", (create["seq"],))
+    assert json.loads(raw) == {"+": {k: new for k, (_old, new) in create["diff"].items()}}
+
+
 def test_audit_filters_by_record_system_and_time(synced: Workspace) -> None:
     events = audit(synced)
     canonical = next(e["canonical_id"] for e in events if e["external_id"] == "c2")

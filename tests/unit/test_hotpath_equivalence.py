@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.canonical import record_json
-from hub.canonical.redact import _redact_value, _secret_name, redact_created, redact_diff
+from hub.canonical.diffs import created_text, decode_diff, encode_diff
+from hub.canonical.redact import _redact_value, _secret_name, redact_diff, redact_values
 from hub.config.model import REDACTED, ConflictConfig
 from hub.sync.conflict import Resolver
 from hub.sync.hooks import CreatedDiff
@@ -75,8 +76,42 @@ def test_a_created_diff_read_from_json_is_the_diff_a_merge_makes(data: dict[str,
 
 @given(st.dictionaries(NAMES, VALUES, max_size=6),
        st.sampled_from([frozenset(), frozenset({"notes"}), frozenset({"custom.x", "emails"})]))
-def test_the_created_diff_is_redacted_as_the_audit_redacts_any_diff(
+def test_the_created_values_are_redacted_as_the_audit_redacts_any_diff(
         data: dict[str, Any], sensitive: frozenset[str]) -> None:
     fresh = {k: v for k, v in data.items() if v is not None}
-    assert redact_created(fresh, sensitive) == redact_diff(
-        {k: [None, v] for k, v in fresh.items()}, sensitive, canonical=True)
+    diff = redact_diff({k: [None, v] for k, v in fresh.items()}, sensitive, canonical=True)
+    values = redact_values(fresh, sensitive)
+    assert values == {k: change[1] for k, change in diff.items()}
+    # The data itself exactly when nothing was redacted: a read-ahead child then lets
+    # the record's JSON serve the audit trail as it is.
+    assert (values is fresh) == (values == fresh)
+
+
+@given(st.dictionaries(NAMES, JSON_VALUES, max_size=6))
+def test_a_created_record_s_json_is_the_diff_the_audit_trail_writes(
+        data: dict[str, Any]) -> None:
+    # What the engine stores for a record a read-ahead child prepared (its JSON, wrapped)
+    # is, byte for byte, what the audit observer writes for the merge's diff of it.
+    fresh = {k: v for k, v in data.items() if v is not None}
+    expected = Resolver(ConflictConfig(), ["a"], 1).merge({}, {}, data, (), "a", "t").diff
+    text = created_text(record_json(data).decode())
+    assert text == encode_diff(expected, created=True)
+    assert decode_diff(text) == {k: [None, v] for k, v in fresh.items()}
+
+
+@given(st.dictionaries(NAMES, st.lists(JSON_VALUES, min_size=2, max_size=2), max_size=5),
+       st.booleans())
+def test_every_stored_diff_reads_back_as_written(diff: dict[str, Any],
+                                                 created: bool) -> None:
+    text = encode_diff(diff, created=created)
+    assert decode_diff(text) == diff
+    compact = created and all(change[0] is None for change in diff.values())
+    assert text.startswith('{"+":') == compact
+
+
+def test_a_native_field_named_plus_is_not_taken_for_the_created_form() -> None:
+    # Writes to other systems diff native fields, whose names could be anything.
+    native = {"+": [None, 1]}
+    assert decode_diff(encode_diff(native, created=False)) == native
+    assert decode_diff(encode_diff({"+": [{"a": 1}, None]}, created=False)) == {
+        "+": [{"a": 1}, None]}
