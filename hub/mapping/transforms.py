@@ -716,7 +716,14 @@ def _date(params: dict[str, Any]) -> Transform:
 
 # ---------------------------------------------------------------- contact details
 
-_PHONE_SEPARATORS = str.maketrans("", "", " -.()/\u00a0")
+def _without_separators(text: str) -> str:
+    # Spaces, dashes, dots, brackets, slashes and no-break spaces, which people write into
+    # phone numbers. A chain of replace() (each a C scan, most finding nothing) costs a
+    # third of str.translate with a deletion table, which maps character by character.
+    return (text.replace(" ", "").replace("-", "").replace(".", "").replace("(", "")
+            .replace(")", "").replace("/", "").replace("\u00a0", ""))
+
+
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
@@ -738,9 +745,11 @@ class _International:
 
     def __init__(self, phonenumbers: Any) -> None:
         self.pn = phonenumbers
-        self.codes: Mapping[int, Any] = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+        # Calling codes by their digits: prefix-free, so at most one of a number's first
+        # one, two and three digits is one.
+        self.codes: dict[str, int] = {str(c): c for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
         self._prefix: dict[int, re.Pattern[str] | None] = {}
-        self._possible: dict[tuple[int, int], bool] = {}  # (calling code, length) -> possible
+        self._possible: dict[int, bool] = {}  # calling code * 100 + length -> possible
 
     def _national_prefix(self, code: int) -> re.Pattern[str] | None:
         if code not in self._prefix:
@@ -752,22 +761,27 @@ class _International:
         return self._prefix[code]
 
     def __call__(self, text: str) -> str | None:
-        compact = text.translate(_PHONE_SEPARATORS)
+        compact = _without_separators(text)
         if not _E164.fullmatch(compact):
             return None
-        for size in (1, 2, 3):
-            code = int(compact[1:1 + size])
-            if code in self.codes:
-                break
-        else:
-            return None
-        national = compact[1 + size:]
+        codes = self.codes
+        digits = compact[1:2]
+        code = codes.get(digits)
+        if code is None:
+            digits = compact[1:3]
+            code = codes.get(digits)
+            if code is None:
+                digits = compact[1:4]
+                code = codes.get(digits)
+                if code is None:
+                    return None
+        national = compact[1 + len(digits):]
         if national[0] == "0":
             return None
-        prefix = self._national_prefix(code)
+        prefix = self._prefix[code] if code in self._prefix else self._national_prefix(code)
         if prefix is not None and prefix.match(national):
             return None
-        length = (code, len(national))
+        length = code * 100 + len(national)  # a national part has at most 14 digits
         possible = self._possible.get(length)
         if possible is None:
             number = self.pn.PhoneNumber(country_code=code, national_number=int(national))

@@ -235,7 +235,7 @@ _INTERNATIONAL = st.builds(
     st.one_of(st.sampled_from(_CODES), st.integers(1, 999)),
     st.sampled_from(["", "0", "(0)", "8", "1", "06", "00"]),
     st.text("0123456789", min_size=1, max_size=14),
-    st.lists(st.sampled_from(["", "", "", " ", "-", ".", "(", ")", "/"]), max_size=20))
+    st.lists(st.sampled_from(["", "", "", " ", "-", ".", "(", ")", "/", "\u00a0"]), max_size=20))
 
 
 @settings(max_examples=400)
