@@ -4,8 +4,9 @@ Two forms, both JSON with sorted keys:
 
 - any change: {field: [old, new]};
 - a canonical record created from values (no field had a value before; most events of
-  a first sync): {"+": {field: new}}, the values as the record itself stores them. About a tenth smaller, and the new record's own JSON serves
-  as it is (`created_text`): it is serialised once instead of twice.
+  a first sync): {"+": {field: new}}, the values as the record itself stores them. About
+  a tenth smaller, and the new record's own JSON serves as it is (`created_text`): it is
+  serialised once instead of twice.
 
 `decode_diff` reads both as {field: [old, new]}: in the first form every value is a list,
 so one key "+" holding an object can only be the second (and "+" is no canonical field:

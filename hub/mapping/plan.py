@@ -114,7 +114,7 @@ def run_plan(plan: tuple[Entry, ...], native: dict[str, Any], data: dict[str, An
                 items = data[s1] = []
             for item in items:
                 if isinstance(item, dict):
-                    # selector_matches, inline: a call per field was a tenth of the plan.
+                    # selector_matches, inline: this runs for every list field of a record.
                     found = item.get(s2)
                     if found == s3 or (found is not None and text_of(found) == s3):
                         item[s4] = v
