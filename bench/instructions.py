@@ -174,7 +174,10 @@ def _instructions(side: str, folder: Path, pages: int) -> int:
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out",
              sys.executable, __file__, f"replay-{side}", "--dir", str(folder),
              "--pages", str(pages)],
-            capture_output=True, text=True, check=False, cwd=ROOT)
+            capture_output=True, text=True, check=False, cwd=ROOT,
+            # A fixed hash seed: dict and set layouts, and with them the instructions
+            # spent in lookups, otherwise change from one process to the next.
+            env={**os.environ, "PYTHONHASHSEED": "0"})
     found = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or found is None:
         raise SystemExit(f"callgrind failed on the {side}:\n{done.stderr[-2000:]}")
