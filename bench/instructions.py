@@ -1,7 +1,8 @@
 """Instructions per record on each side of an ingest: figures that do not vary with the hour.
 
 Records/s on our shared machines moves by 10-30 % between runs, so a change worth 5 % cannot
-be seen in them. Instruction counts (valgrind's callgrind) do not move: this tool records
+be seen in them. Instruction counts (valgrind's callgrind) hardly move (about 0.5 % between
+counts of the same code, with the hash seed fixed; up to 2 % between seeds): this tool records
 one ingest's pages once, then counts what each side of the read-ahead pipeline executes
 per record, fed the same recorded input every time:
 
