@@ -31,13 +31,17 @@ def created_text(values_json: str) -> str:
     return '{"' + CREATED + '":' + values_json + "}"
 
 
+def created_values_text(values: Mapping[str, Any]) -> str:
+    """The diff of a record created from `values` (redacted already)."""
+    return created_text(orjson.dumps(values, option=_SORTED).decode())
+
+
 def encode_diff(diff: Mapping[str, Any], *, created: bool) -> str:
     """A diff ({field: [old, new]}) as stored: the created form when `created` (the diff
     creates a canonical record: not an update, not a write to another system, whose
     fields are native ones) and no field had a value before."""
     if created and all(change[0] is None for change in diff.values()):
-        values = {name: change[1] for name, change in diff.items()}
-        return created_text(orjson.dumps(values, option=_SORTED).decode())
+        return created_values_text({name: change[1] for name, change in diff.items()})
     return orjson.dumps(diff, option=_SORTED).decode()
 
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from hub.canonical import stable_json, validate, without_nulls
-from hub.canonical.diffs import created_text
+from hub.canonical.diffs import created_values_text
 from hub.canonical.redact import redact_values
 from hub.errors import HubError, RecordMappingError
 from hub.mapping import CompiledMapping, Inbound
@@ -100,8 +100,7 @@ def finish(mapping: CompiledMapping, inb: Inbound,
         return Finished(errors, filtered, text, match)
     # What Resolver.merge and the audit trail make of a record with nothing before it.
     values = redact_values(fresh, prepare.sensitive)
-    audit = "" if values is fresh else created_text(
-        orjson.dumps(values, option=orjson.OPT_SORT_KEYS).decode())
+    audit = "" if values is fresh else created_values_text(values)
     return Finished(errors, filtered, text, match,
                     encode_shared_source(fresh, [prepare.system, inb.updated_at, prepare.run_id]),
                     audit)
