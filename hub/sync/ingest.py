@@ -34,6 +34,7 @@ from hub.sync.mapped import (
     Finished,
     Mapped,
     MappedPage,
+    PageJson,
     finish,
     incoming,
     map_page,
@@ -57,16 +58,12 @@ class PageResult:
     unsafe_for_deletes: bool = False  # a record without a readable id: deletion detection off
 
 
-# A page's record on its way to the store: its source (the native record, or its JSON when
-# mapped in a child process), the mapped record, its fingerprint, the JSON fingerprinted
-# (which is the JSON it is stored as: record_json), its match keys (None: not worked out
-# yet) and, when a child process prepared it as created, what it prepared (else None).
+# A page's record on its way to the store: its source (the native record or, mapped in a
+# child process, its JSON or its index in the page's JSON: Ingestor._text), the mapped
+# record, its fingerprint, the JSON fingerprinted (which is the JSON it is stored as:
+# record_json), its match keys (None: not worked out yet) and, when a child process
+# prepared it as created, what it prepared (else None).
 _Item = tuple[Any, Inbound, str, bytes, dict[str, str] | None, Finished | None]
-
-
-def _text(source: Any) -> bytes | None:
-    # An item's source is its native record, or (mapped in a child process) its JSON.
-    return source if isinstance(source, bytes) else None
 
 
 class Ingestor:
@@ -91,12 +88,21 @@ class Ingestor:
         # dozen companies: looking each up again per page was a tenth of ingest's time).
         # A link is made once and only removed with its record's deletion, when a reference
         # kept from a page ago names what resolving it a page ago named anyway. A dry run
-        # rolls its pages back, stubs included, so it keeps nothing. References by match key are not kept:
-        # the owner of an address can change within a run.
+        # rolls its pages back, stubs included, so it keeps nothing. References by match key
+        # are not kept: the owner of an address can change within a run.
         self._link_refs: dict[tuple[str, str], str] = {}
         self._learned: list[tuple[tuple[str, str], str]] = []  # since take_learned()
         self.learning = False  # whether to keep them for take_learned()
         self._cache_refs = not run.dry_run
+        self._page_json: PageJson | None = None  # the JSON of the page being ingested
+
+    def _text(self, source: Any) -> bytes | None:
+        """An item's source as JSON, if it came from a child process (its own JSON, or its
+        index in the page's JSON); None for a native record (`payload` writes it)."""
+        if type(source) is int:
+            assert self._page_json is not None
+            return self._page_json.record(source)
+        return source if isinstance(source, bytes) else None
 
     def take_learned(self) -> list[tuple[tuple[str, str], str]]:
         """References by link resolved since the last call (for a read-ahead child, which
@@ -215,7 +221,11 @@ class Ingestor:
         tokens are resolved here, inside `conn`'s transaction; the caller commits."""
         t0 = time.perf_counter()
         refs = self._resolve_refs(conn, page.wanted) if page.wanted else {}
-        return self._ingest(conn, page.size, page.entries, refs, t0)
+        self._page_json = None if page.natives is None else PageJson(page.natives)
+        try:
+            return self._ingest(conn, page.size, page.entries, refs, t0)
+        finally:
+            self._page_json = None
 
     def _ingest(self, conn: Connection, size: int, entries: Sequence[Mapped],
                 refs: dict[tuple[str, str], str], t0: float) -> PageResult:
@@ -224,7 +234,8 @@ class Ingestor:
         counts.read += size
         items: dict[str, _Item] = {}
         mapping, roots, keep = self.mapping, self.mapping.ref_roots, self.ctx.filter
-        for entry in entries:
+        in_page = self._page_json is not None  # records without their own JSON: by index
+        for index, entry in enumerate(entries):
             inb = entry.inb
             if inb is None:
                 if entry.stage == "read" or entry.record_id is None:
@@ -234,7 +245,8 @@ class Ingestor:
                 self._dead(out, entry.stage or "map", entry.error or "", entry.native,
                            entry.record_id, text=entry.payload)
                 continue
-            source = entry.native if entry.payload is None else entry.payload
+            source = (entry.payload if entry.payload is not None
+                      else index if in_page else entry.native)
             out.seen.append(inb.external_id)
             if inb.skip_reason:
                 self._skip(inb.skip_reason)
@@ -247,15 +259,15 @@ class Ingestor:
             if done.errors:
                 self._dead(out, "validate",
                            f"record {inb.external_id}: " + "; ".join(done.errors),
-                           entry.native, inb.external_id, text=entry.payload)
+                           entry.native, inb.external_id, text=self._text(source))
                 continue
             if done.filtered:
                 self._skip("filtered out by the flow's filter")
                 continue
             if inb.external_id in items:
                 self._skip("the same record appeared twice in one page; the later copy was used")
-            items[inb.external_id] = (source, inb, fingerprint_json(done.text), done.text, done.keys,
-                                      done if done.sources is not None else None)
+            items[inb.external_id] = (source, inb, fingerprint_json(done.text), done.text,
+                                      done.keys, done if done.sources is not None else None)
         t1 = time.perf_counter()
         counts.add_time("map+validate", t1 - t0)
 
@@ -311,7 +323,7 @@ class Ingestor:
                     self._dead(out, "identity",
                                f"record {ext}: duplicate {dup[0]} {dup[1]!r}: record "
                                f"{claimed[dup]} in the same batch has it too; merge the two "
-                               f"in {source} or change one", native, ext, text=_text(native))
+                               f"in {source} or change one", native, ext, text=self._text(native))
                     continue
                 for k in mine:
                     claimed[k] = ext
@@ -330,7 +342,7 @@ class Ingestor:
                     self._dead(out, "identity",
                                f"record {ext}: duplicate {key[0]} {key[1]!r}: {source} record "
                                f"{other.external_id} already has it; merge the two in "
-                               f"{source} or change one", native, ext, text=_text(native))
+                               f"{source} or change one", native, ext, text=self._text(native))
                     continue
                 ids[ext] = cid
             for ext in pending:

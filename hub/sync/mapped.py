@@ -87,23 +87,30 @@ def finish(mapping: CompiledMapping, inb: Inbound,
     either process the same; when this was measured the child was the slower side (3.1
     against 2.4 ms a page), and handing it back after the child stopped waiting on the
     pipe measured within noise."""
+    return _new(Finished, _finished(mapping, inb, keep, keys, prepare))
+
+
+def _finished(mapping: CompiledMapping, inb: Inbound,
+              keep: Callable[[dict[str, Any]], bool] | None, keys: bool,
+              prepare: Prepare | None) -> tuple[Any, ...]:
+    # `finish` as the plain tuple a child process sends (its fields in Finished's order).
     data = inb.data
     errors: list[str] = [] if inb.deleted else validate(mapping.entity, data)
     filtered = not inb.deleted and not errors and keep is not None and not keep(data)
     fresh = without_nulls(data)  # as stored: record_json, without a second look for nulls
     text = stable_json(fresh)
     if not keys or errors or filtered:
-        return Finished(errors, filtered, text, None)
+        return (errors, filtered, text, None, None, None)
     match = mapping.match_keys(data)
     if prepare is None or inb.deleted or not inb.updated_at:
         # Without the source's own time, provenance takes the engine's clock at commit.
-        return Finished(errors, filtered, text, match)
+        return (errors, filtered, text, match, None, None)
     # What Resolver.merge and the audit trail make of a record with nothing before it.
     values = redact_values(fresh, prepare.sensitive)
     audit = "" if values is fresh else created_values_text(values)
-    return Finished(errors, filtered, text, match,
-                    encode_shared_source(fresh, [prepare.system, inb.updated_at, prepare.run_id]),
-                    audit)
+    return (errors, filtered, text, match,
+            encode_shared_source(fresh, [prepare.system, inb.updated_at, prepare.run_id]),
+            audit)
 
 
 class MappedPage(NamedTuple):
@@ -111,8 +118,12 @@ class MappedPage(NamedTuple):
 
     cursor: Any
     size: int  # native records read
-    wire: list[tuple[Any, ...]]  # the entries as plain tuples (`to_wire`)
+    wire: list[tuple[Any, ...]]  # the entries as plain tuples (`map_page_wire`)
     wanted: list[tuple[str, str]]  # (namespace, native id) of every reference on the page
+    # The native records as one JSON array (`page_json`), for a dead letter the engine
+    # makes; None when the page could not be written as one (each entry then carries its
+    # record's own JSON).
+    natives: bytes | None = None
 
     @property
     def entries(self) -> list[Mapped]:
@@ -120,25 +131,11 @@ class MappedPage(NamedTuple):
         return [from_wire(w) for w in self.wire]
 
 
-def to_wire(entry: Mapped) -> tuple[Any, ...]:
-    """An entry as a tuple of plain values: unpickling named tuples and dataclasses runs
-    Python code per object, which cost more than the rest of receiving a page."""
-    inb = entry.inb
-    if inb is None:
-        return (entry.stage, entry.error, entry.record_id, entry.payload)
-    done = entry.done
-    # Prepared as created: the engine needs the data only if the record turns out to exist
-    # already, and then decodes it from `text` (NOT_SENT).
-    data = None if done is not None and done.sources is not None else inb.data
-    return (inb.external_id, data, inb.updated_at, inb.deleted, inb.skip_reason,
-            entry.payload, entry.tokens, None if done is None else tuple(done))
-
-
 _new = tuple.__new__
 
 
 def from_wire(w: tuple[Any, ...]) -> Mapped:
-    """The entry `to_wire` made."""
+    """The entry of one of `map_page_wire`'s tuples."""
     # tuple.__new__ builds the named tuples without their Python-level __new__: half the
     # cost, paid for every record a child sends.
     if len(w) == 4:
@@ -167,12 +164,40 @@ def payload(native: Any) -> str:
 
 
 def payload_json(native: Any) -> bytes:
-    """`payload` as UTF-8 bytes: what a child process sends with every record (decoded
-    only in the rare case that the engine dead-letters it)."""
+    """`payload` as UTF-8 bytes: what a dead letter keeps of a record."""
     try:
         return orjson.dumps(native, default=str)
     except TypeError:
         return orjson.dumps(repr(native))
+
+
+def page_json(natives: Sequence[Any]) -> bytes | None:
+    """A page's native records as one JSON array, as `payload_json` writes each (None if
+    one of them needs its repr): what a child process sends for the engine's rare dead
+    letter of a record it mapped. One dump a page costs less than half of one per record
+    (orjson's fixed cost per call), and one bytes object crosses the pipe instead of a
+    hundred."""
+    try:
+        return orjson.dumps(natives, default=str)
+    except TypeError:
+        return None
+
+
+class PageJson:
+    """`page_json` of a page, read only when the engine dead-letters one of its records."""
+
+    __slots__ = ("_records", "_text")
+
+    def __init__(self, text: bytes) -> None:
+        self._text = text
+        self._records: list[Any] | None = None
+
+    def record(self, index: int) -> bytes:
+        """The JSON of the page's record at `index`, byte for byte what `payload_json`
+        makes of it (a compact dump; JSON read back dumps as it was)."""
+        if self._records is None:
+            self._records = orjson.loads(self._text)
+        return orjson.dumps(self._records[index])
 
 
 class TokenRefs(Mapping[tuple[str, str], Any]):
@@ -206,42 +231,70 @@ def map_page(mapping: CompiledMapping, natives: Sequence[Any],
              known: Mapping[tuple[str, str], str] | None = None,
              keep: Callable[[dict[str, Any]], bool] | None = None,
              prepare: Prepare | None = None) -> list[Mapped]:
-    """Map each native record in. With `in_child`, references not `known` become tokens,
-    each record's JSON travels with it (the engine no longer has the native record), and
-    a record without tokens is finished here (`finish`, with `keep` the flow's filter and
-    `prepare` what preparing it as created needs)."""
+    """Map each native record in. With `in_child`, the entries a child process makes
+    (`map_page_wire`, which takes `known`, `keep` and `prepare`) instead."""
+    if in_child:
+        return [from_wire(w) for w in map_page_wire(mapping, natives, known=known, keep=keep,
+                                                   prepare=prepare)]
     out: list[Mapped] = []
     append = out.append
     inbound = mapping.inbound
-    tokens = TokenRefs(known) if in_child else None
-    use = tokens if tokens is not None else refs
     for native in natives:
         if ERROR_KEY in native:
             raw = native.get(RAW_KEY, {k: v for k, v in native.items() if k != ERROR_KEY})
-            append(Mapped(None, None if in_child else raw, payload_json(raw) if in_child else None,
-                          "read", str(native[ERROR_KEY]), None, False))
+            append(Mapped(None, raw, None, "read", str(native[ERROR_KEY]), None, False))
             continue
         try:
-            if tokens is not None:
-                tokens.used = False
-            inb = inbound(native, use)
+            inb = inbound(native, refs)
         except RecordMappingError as exc:
-            append(Mapped(None, None if in_child else native,
-                          payload_json(native) if in_child else None, "map", str(exc),
-                          exc.record_id, False))
+            append(Mapped(None, native, None, "map", str(exc), exc.record_id, False))
             continue
         except HubError as exc:
-            append(Mapped(None, None if in_child else native,
-                          payload_json(native) if in_child else None, "map", str(exc), None,
-                          False))
+            append(Mapped(None, native, None, "map", str(exc), None, False))
             continue
-        if in_child:
-            used = tokens is not None and tokens.used
-            done = (finish(mapping, inb, keep, keys=True, prepare=prepare)
-                    if not used and not inb.skip_reason else None)
-            append(Mapped(inb, None, payload_json(native), None, None, None, used, done))
-        else:
-            append(Mapped(inb, native, None, None, None, None, False))
+        append(Mapped(inb, native, None, None, None, None, False))
+    return out
+
+
+def map_page_wire(mapping: CompiledMapping, natives: Sequence[Any], *,
+                  known: Mapping[tuple[str, str], str] | None = None,
+                  keep: Callable[[dict[str, Any]], bool] | None = None,
+                  prepare: Prepare | None = None,
+                  each_json: bool = True) -> list[tuple[Any, ...]]:
+    """Map a page in a child process, straight into the plain tuples it sends (`from_wire`
+    reads them; unpickling named tuples and dataclasses runs Python code per object).
+
+    References not `known` become tokens; a record without tokens is finished here
+    (`finish`, with `keep` the flow's filter and `prepare` what preparing it as created
+    needs). A record prepared as created is sent without its data: the engine needs it
+    only if the record turns out to exist already, and then decodes it from the finished
+    JSON (NOT_SENT). The engine no longer has the native records: a record that failed
+    carries its JSON, and so does every record with `each_json` (else the page's JSON,
+    `page_json`, travels beside the entries)."""
+    out: list[tuple[Any, ...]] = []
+    append = out.append
+    inbound = mapping.inbound
+    tokens = TokenRefs(known)
+    for native in natives:
+        if ERROR_KEY in native:
+            raw = native.get(RAW_KEY, {k: v for k, v in native.items() if k != ERROR_KEY})
+            append(("read", str(native[ERROR_KEY]), None, payload_json(raw)))
+            continue
+        tokens.used = False
+        try:
+            inb = inbound(native, tokens)
+        except RecordMappingError as exc:
+            append(("map", str(exc), exc.record_id, payload_json(native)))
+            continue
+        except HubError as exc:
+            append(("map", str(exc), None, payload_json(native)))
+            continue
+        used = tokens.used
+        done = (_finished(mapping, inb, keep, True, prepare)
+                if not used and not inb.skip_reason else None)
+        append((inb.external_id, None if done is not None and done[4] is not None else inb.data,
+                inb.updated_at, inb.deleted, inb.skip_reason,
+                payload_json(native) if each_json else None, used, done))
     return out
 
 

@@ -49,8 +49,8 @@ from hub.sync.mapped import (
     REF_CACHE_SIZE,
     MappedPage,
     Prepare,
-    map_page,
-    to_wire,
+    map_page_wire,
+    page_json,
     wanted_refs,
 )
 
@@ -203,11 +203,11 @@ def _child(send: Connection, parents: tuple[int, int], hints: int,
                 natives = page.records
                 wanted = ([k for k in wanted_refs(mapping, natives) if k not in known]
                           if mapping.has_references else [])
+                blob = page_json(natives)
                 body = MappedPage(page.cursor, len(natives),
-                                  [to_wire(m) for m in
-                                   map_page(mapping, natives, None, in_child=True,
-                                            known=known, keep=keep, prepare=prepare)],
-                                  wanted)
+                                  map_page_wire(mapping, natives, known=known, keep=keep,
+                                                prepare=prepare, each_json=blob is None),
+                                  wanted, blob)
                 out.send(message(_PAGE, tuple(body)))
             out.send(message(_DONE, None), wait=True)
         finally:
