@@ -142,7 +142,7 @@ def replay_engine(folder: Path, pages: int) -> None:
 def replay_reader(folder: Path, pages: int) -> None:
     """Map recorded native pages as the reading child does, pickling each for the pipe."""
     from hub.sync.context import FlowContext
-    from hub.sync.mapped import MappedPage, Prepare, map_page_wire, page_json, wanted_refs
+    from hub.sync.mapped import Prepare, child_page
 
     with (folder / "natives.pkl").open("rb") as fh:
         natives = pickle.load(fh)[:pages]
@@ -157,13 +157,10 @@ def replay_reader(folder: Path, pages: int) -> None:
     n = 0
     t0 = time.perf_counter()
     for records in natives:
-        wanted = [k for k in wanted_refs(mapping, records) if k not in known]
-        blob = page_json(records)
-        wire = map_page_wire(mapping, records, known=known, keep=ctx.filter, prepare=prepare,
-                             each_json=blob is None)
-        pickle.dumps((0, tuple(MappedPage(None, len(records), wire, wanted, blob)), []),
-                     protocol=pickle.HIGHEST_PROTOCOL)
-        for key in wanted:  # as if the engine had resolved them and told the child
+        page = child_page(mapping, None, records, known=known, keep=ctx.filter,
+                          prepare=prepare)
+        pickle.dumps((0, tuple(page), []), protocol=pickle.HIGHEST_PROTOCOL)
+        for key in page.wanted:  # as if the engine had resolved them and told the child
             known[key] = "01900000-0000-7000-8000-000000000000"
         n += len(records)
     seconds = time.perf_counter() - t0

@@ -43,7 +43,9 @@ class Mapped(NamedTuple):
 
     inb: Inbound | None  # None: the record failed (stage, error)
     native: Any  # the native record; None when it came from a child (see payload)
-    payload: bytes | None  # the native record as JSON, for a dead letter (child only)
+    # The native record as JSON, for a dead letter (child only; None when the page's JSON
+    # holds it, MappedPage.natives)
+    payload: bytes | None
     stage: str | None  # "read" or "map" when it failed
     error: str | None
     record_id: str | None  # the failed record's own id, when it has one
@@ -296,6 +298,22 @@ def map_page_wire(mapping: CompiledMapping, natives: Sequence[Any], *,
                 inb.updated_at, inb.deleted, inb.skip_reason,
                 payload_json(native) if each_json else None, used, done))
     return out
+
+
+def child_page(mapping: CompiledMapping, cursor: Any, natives: Sequence[Any], *,
+               known: Mapping[tuple[str, str], str],
+               keep: Callable[[dict[str, Any]], bool] | None = None,
+               prepare: Prepare | None = None) -> MappedPage:
+    """What a child process sends of a page it read (`cursor` after it): the entries
+    (`map_page_wire`), the references it could not resolve from `known` (the engine
+    resolves them inside the page's transaction) and the page's JSON."""
+    wanted = ([k for k in wanted_refs(mapping, natives) if k not in known]
+              if mapping.has_references else [])
+    blob = page_json(natives)
+    return MappedPage(cursor, len(natives),
+                      map_page_wire(mapping, natives, known=known, keep=keep, prepare=prepare,
+                                    each_json=blob is None),
+                      wanted, blob)
 
 
 def wanted_refs(mapping: CompiledMapping, natives: Sequence[Any]) -> list[tuple[str, str]]:

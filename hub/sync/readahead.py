@@ -49,9 +49,7 @@ from hub.sync.mapped import (
     REF_CACHE_SIZE,
     MappedPage,
     Prepare,
-    map_page_wire,
-    page_json,
-    wanted_refs,
+    child_page,
 )
 
 ENV_SWITCH = "HUB_READ_AHEAD"  # "0" turns reading in a child process off
@@ -200,14 +198,8 @@ def _child(send: Connection, parents: tuple[int, int], hints: int,
             for page in connector.read(mapping.object, cursor, incremental=incremental,
                                        page_size=page_size):
                 _take_hints(hints, pending, known)
-                natives = page.records
-                wanted = ([k for k in wanted_refs(mapping, natives) if k not in known]
-                          if mapping.has_references else [])
-                blob = page_json(natives)
-                body = MappedPage(page.cursor, len(natives),
-                                  map_page_wire(mapping, natives, known=known, keep=keep,
-                                                prepare=prepare, each_json=blob is None),
-                                  wanted, blob)
+                body = child_page(mapping, page.cursor, page.records, known=known,
+                                  keep=keep, prepare=prepare)
                 out.send(message(_PAGE, tuple(body)))
             out.send(message(_DONE, None), wait=True)
         finally:
