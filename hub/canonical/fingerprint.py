@@ -8,6 +8,9 @@ from typing import Any
 import orjson
 
 _SORTED = orjson.OPT_SORT_KEYS
+# A fresh hash object from OpenSSL 3 looks its algorithm up each time; a copy of an empty
+# one does not (0.94 against 1.2 us for a record's JSON here).
+_SHA256 = sha256()
 
 
 def stable_json(data: dict[str, Any]) -> bytes:
@@ -17,12 +20,14 @@ def stable_json(data: dict[str, Any]) -> bytes:
 
 def fingerprint_json(text: bytes) -> str:
     """The fingerprint of `stable_json` bytes (to store the JSON and its hash from one dump)."""
-    return sha256(text).hexdigest()[:32]
+    h = _SHA256.copy()
+    h.update(text)
+    return h.hexdigest()[:32]
 
 
 def fingerprint(data: dict[str, Any]) -> str:
     """Stable 32-hex-char hash of the data; key order does not matter, every value does."""
-    return sha256(orjson.dumps(data, option=_SORTED)).hexdigest()[:32]
+    return fingerprint_json(orjson.dumps(data, option=_SORTED))
 
 
 def without_nulls(data: dict[str, Any]) -> dict[str, Any]:
