@@ -101,8 +101,10 @@ def _collect_ids(entity: str, value: Any, into: list[tuple[str, str]]) -> None:
     if value is MISSING or value is None:
         return
     for item in value if isinstance(value, list) else (value,):
-        if item is not None and not isinstance(item, (dict, list)) and text_of(item) != "":
-            into.append((entity, text_of(item)))
+        if item is not None and not isinstance(item, (dict, list)):
+            text = text_of(item)
+            if text:
+                into.append((entity, text))
 
 
 @dataclass(frozen=True)

@@ -79,14 +79,23 @@ def _name(seg: Segment) -> str:
 def run_plan(plan: tuple[Entry, ...], native: dict[str, Any], data: dict[str, Any],
              refs: Mapping[tuple[str, str], str]) -> None:
     """Map `native` into `data` field by field (FieldFailed names a field that failed)."""
+    # The object under the last two-key path's first key: most fields of a record sit under
+    # one (`properties.*`), looked up and checked once for a run of them. Mapping only
+    # reads `native`, so it does not change between fields.
+    under, inner = None, None
     for k1, k2, ops, fn, nested, kind, s1, s2, s3, s4, canon, npath, step in plan:
         if k1 is None:
             step(native, data, refs)
             continue
         # The getter: an absent key, or a non-object on the way, reads as MISSING.
-        v = native.get(k1, MISSING)
-        if k2 is not None and v is not MISSING:
-            v = v.get(k2, MISSING) if isinstance(v, dict) else MISSING
+        if k2 is None:
+            v = native.get(k1, MISSING)
+        else:
+            if k1 != under:
+                under, inner = k1, native.get(k1)
+                if not isinstance(inner, dict):
+                    inner = None
+            v = MISSING if inner is None else inner.get(k2, MISSING)
         if v is MISSING:
             continue  # absent: not set, so a merge keeps what the record had
         if ops is not None:
