@@ -60,6 +60,11 @@ Getter = Callable[[Any], Any]
 
 
 def _getter(steps: tuple[Step, ...]) -> Getter:
+    if all(isinstance(step, (Field, Index)) for step in steps):
+        return _plain_getter(tuple((step.name, 0) if isinstance(step, Field) else
+                                   (None, step.index) for step in steps
+                                   if isinstance(step, (Field, Index))))
+
     def get(data: Any) -> Any:
         node = data
         for step in steps:
@@ -73,6 +78,23 @@ def _getter(steps: tuple[Step, ...]) -> Getter:
                 return None
         return node
 
+    return get
+
+
+def _plain_getter(plan: tuple[tuple[str | None, int], ...]) -> Getter:
+    # A path of fields and positions (emails[0].address, domain), the commonest shape:
+    # `_getter`'s steps without telling each step's kind apart per record (a match key is
+    # worked out for every record a read-ahead child finishes). A name, or None: a position.
+    def get(data: Any) -> Any:
+        node = data
+        for name, index in plan:
+            if name is not None:
+                node = node.get(name) if isinstance(node, dict) else None
+            else:
+                node = node[index] if isinstance(node, list) and index < len(node) else None
+            if node is None:
+                return None
+        return node
     return get
 
 

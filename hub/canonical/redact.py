@@ -94,6 +94,17 @@ def redact_diff(diff: Mapping[str, Any], sensitive: frozenset[str], *,
     return out
 
 
+def _plain_object(value: Any) -> bool:
+    # An object of scalars under names that name no secret: `_redact_value` leaves it as it
+    # is, found without building its copy (a read-ahead child asks for every new record).
+    if type(value) is not dict:
+        return False
+    for k, v in value.items():
+        if not (v is None or type(v) in _SCALARS) or type(k) is not str or _secret_name(k):
+            return False
+    return True
+
+
 def redact_values(data: Mapping[str, Any], sensitive: frozenset[str]) -> Mapping[str, Any]:
     """The values of canonical `data` as the audit trail may hold them: what
     `redact_diff(..., canonical=True)` makes the new values of a diff that creates the
@@ -107,6 +118,8 @@ def redact_values(data: Mapping[str, Any], sensitive: frozenset[str]) -> Mapping
     out: dict[str, Any] | None = None
     for name in _needs_look(tuple(data)):
         value = data[name]
+        if not _secret_name(name) and _plain_object(value):
+            continue  # the usual free-form `custom`: nothing in it to redact
         new = ((REDACTED if value is not None else None) if _secret_name(name)
                else _redact_value(name, value, sensitive))
         if new != value:
