@@ -60,10 +60,16 @@ Getter = Callable[[Any], Any]
 
 
 def _getter(steps: tuple[Step, ...]) -> Getter:
-    if all(isinstance(step, (Field, Index)) for step in steps):
-        return _plain_getter(tuple((step.name, 0) if isinstance(step, Field) else
-                                   (None, step.index) for step in steps
-                                   if isinstance(step, (Field, Index))))
+    plan: list[tuple[str | None, int]] = []
+    for step in steps:
+        if isinstance(step, Field):
+            plan.append((step.name, 0))
+        elif isinstance(step, Index):
+            plan.append((None, step.index))
+        else:
+            break  # a selector: the general walk below
+    else:
+        return _plain_getter(tuple(plan))
 
     def get(data: Any) -> Any:
         node = data

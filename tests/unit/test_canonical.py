@@ -34,6 +34,7 @@ from hub.canonical import (
     stable_json,
     validate,
 )
+from hub.canonical.match import _getter
 from hub.canonical.paths import Field, Index, Select
 from hub.errors import ConfigError
 
@@ -464,6 +465,22 @@ def test_match_keys_as_data() -> None:
 ])
 def test_match_values(entity: str, data: dict[str, Any], expected: dict[str, str]) -> None:
     assert match_values(entity, data) == expected
+
+
+@pytest.mark.parametrize("path", ["emails[0].address", "emails[type=work].address"])
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"emails": [{"type": "work", "address": "a@b.co"}]}, "a@b.co"),
+    ({"emails": [{"type": "work"}]}, None),
+    ({"emails": []}, None),
+    ({"emails": {"type": "work"}}, None),
+    ({"emails": "a@b.co"}, None),
+    ({}, None),
+])
+def test_a_match_path_reads_the_same_with_or_without_a_selector(
+        path: str, data: dict[str, Any], expected: str | None) -> None:
+    # Every default key is fields and positions (read without testing each step's kind);
+    # a path with a selector takes the general walk: both read a record alike.
+    assert _getter(parse_path(path))(data) == expected
 
 
 def test_match_values_selects_named_keys() -> None:
