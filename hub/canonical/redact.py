@@ -118,10 +118,12 @@ def redact_values(data: Mapping[str, Any], sensitive: frozenset[str]) -> Mapping
     out: dict[str, Any] | None = None
     for name in _needs_look(tuple(data)):
         value = data[name]
-        if not _secret_name(name) and _plain_object(value):
+        if _secret_name(name):
+            new: Any = REDACTED if value is not None else None
+        elif _plain_object(value):
             continue  # the usual free-form `custom`: nothing in it to redact
-        new = ((REDACTED if value is not None else None) if _secret_name(name)
-               else _redact_value(name, value, sensitive))
+        else:
+            new = _redact_value(name, value, sensitive)
         if new != value:
             if out is None:
                 out = dict(data)

@@ -8,7 +8,6 @@ store sees a driver exception.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -24,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
+from hub.digests import sha256_hex
 from hub.errors import StoreError, StoreUnavailable
 from hub.store import checkpoint
 from hub.store import tables as t
@@ -199,19 +199,12 @@ def _audit_filters(c: Any, system: str | None, flow: str | None, since: str | No
     return conds
 
 
-# A copy of an empty hash object skips OpenSSL 3's lookup of the algorithm that a new one
-# makes (one event hash a record on the ingest path).
-_SHA256 = hashlib.sha256()
-
-
 def event_hash(prev_hash: str, seq: int, at: str, run_id: int | None, flow: str | None,
                entity: str, canonical_id: str | None, system: str | None,
                external_id: str | None, action: str, diff: str) -> str:
     """The chain hash of one event: covers its position, content and the previous hash."""
-    h = _SHA256.copy()
-    h.update(orjson.dumps([seq, at, run_id, flow, entity, canonical_id, system, external_id,
-                           action, diff, prev_hash]))
-    return h.hexdigest()
+    return sha256_hex(orjson.dumps([seq, at, run_id, flow, entity, canonical_id, system,
+                                    external_id, action, diff, prev_hash]))
 
 
 class Store:

@@ -221,7 +221,7 @@ class Ingestor:
         tokens are resolved here, inside `conn`'s transaction; the caller commits."""
         t0 = time.perf_counter()
         refs = self._resolve_refs(conn, page.wanted) if page.wanted else {}
-        self._page_json = None if page.natives is None else PageJson(page.natives)
+        self._page_json = None if page.natives_json is None else PageJson(page.natives_json)
         try:
             return self._ingest(conn, page.size, page.entries, refs, t0)
         finally:

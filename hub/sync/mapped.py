@@ -44,7 +44,7 @@ class Mapped(NamedTuple):
     inb: Inbound | None  # None: the record failed (stage, error)
     native: Any  # the native record; None when it came from a child (see payload)
     # The native record as JSON, for a dead letter (child only; None when the page's JSON
-    # holds it, MappedPage.natives)
+    # holds it, MappedPage.natives_json)
     payload: bytes | None
     stage: str | None  # "read" or "map" when it failed
     error: str | None
@@ -125,7 +125,7 @@ class MappedPage(NamedTuple):
     # The native records as one JSON array (`page_json`), for a dead letter the engine
     # makes; None when the page could not be written as one (each entry then carries its
     # record's own JSON).
-    natives: bytes | None = None
+    natives_json: bytes | None = None
 
     @property
     def entries(self) -> list[Mapped]:
@@ -229,15 +229,9 @@ class TokenRefs(Mapping[tuple[str, str], Any]):
 
 
 def map_page(mapping: CompiledMapping, natives: Sequence[Any],
-             refs: Mapping[tuple[str, str], str] | None, *, in_child: bool = False,
-             known: Mapping[tuple[str, str], str] | None = None,
-             keep: Callable[[dict[str, Any]], bool] | None = None,
-             prepare: Prepare | None = None) -> list[Mapped]:
-    """Map each native record in. With `in_child`, the entries a child process makes
-    (`map_page_wire`, which takes `known`, `keep` and `prepare`) instead."""
-    if in_child:
-        return [from_wire(w) for w in map_page_wire(mapping, natives, known=known, keep=keep,
-                                                   prepare=prepare)]
+             refs: Mapping[tuple[str, str], str] | None) -> list[Mapped]:
+    """Map each native record in, references resolved by `refs` (in the engine's process;
+    a child process maps with `map_page_wire`)."""
     out: list[Mapped] = []
     append = out.append
     inbound = mapping.inbound
@@ -272,7 +266,7 @@ def map_page_wire(mapping: CompiledMapping, natives: Sequence[Any], *,
     only if the record turns out to exist already, and then decodes it from the finished
     JSON (NOT_SENT). The engine no longer has the native records: a record that failed
     carries its JSON, and so does every record with `each_json` (else the page's JSON,
-    `page_json`, travels beside the entries)."""
+    `page_json`, travels beside the entries: MappedPage.natives_json)."""
     out: list[tuple[Any, ...]] = []
     append = out.append
     inbound = mapping.inbound

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.mapping import compile_mapping, load_mapping
-from hub.sync.mapped import map_page, swap_tokens, wanted_refs
+from hub.sync.mapped import from_wire, map_page, map_page_wire, swap_tokens, wanted_refs
 
 CONTACTS = compile_mapping(load_mapping("hubspot/contact"))
 MESSAGES = compile_mapping(load_mapping("imap/message"))
@@ -54,7 +54,7 @@ def _check(mapping: Any, natives: list[dict[str, Any]], keep: list[bool]) -> Non
     wanted = wanted_refs(mapping, natives)
     refs = _resolved(wanted, keep + [True] * len(wanted))
     direct = map_page(mapping, natives, refs)
-    tokened = map_page(mapping, natives, None, in_child=True)
+    tokened = [from_wire(w) for w in map_page_wire(mapping, natives)]
     assert len(direct) == len(tokened) == len(natives)
     for d, t in zip(direct, tokened, strict=True):
         assert (d.stage, d.error, d.record_id) == (t.stage, t.error, t.record_id)
