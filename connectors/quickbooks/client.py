@@ -1,7 +1,7 @@
 """Thin typed calls to the QuickBooks Online Accounting API endpoints the connector uses.
 
 Every call goes through `hub.http` (retries, timeouts, error translation) with a bearer
-token from `QuickBooksAuth` (connectors/xero/tokens.py's rotating-token store, reused) and
+token from `connectors.oauth2.TokenAuth` (the rotating-token store Xero uses too) and
 `?minorversion=` on every request. This module knows the URLs, QBO's two error shapes
 ({"Fault": {"Error": [...]}} and the lower-case {"fault": {"error": [...]}} of 401s), that
 a Fault can arrive with HTTP 200, and that QBO's 429 carries no Retry-After (we supply
@@ -26,12 +26,15 @@ from typing import Any
 import httpx
 import orjson
 
-from connectors.xero.tokens import XeroAuth
+from connectors.oauth2 import TokenAuth, Vendor
 from hub.errors import AuthError, PermanentError
 from hub.http import HttpClient
 
 DEFAULT_BASE_URL = "https://quickbooks.api.intuit.com"
 DEFAULT_TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+# Intuit's refresh tokens rotate and expire after 100 days unused.
+VENDOR = Vendor("Intuit", "it was already used (they rotate), was idle for 100 days or was "
+                "revoked")
 DEFAULT_MINOR_VERSION = "75"
 BATCH_MAX = 30
 REQUEST_ID_MAX = 50
@@ -111,23 +114,6 @@ def seconds_of(value: Any) -> int | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp())
-
-
-class QuickBooksAuth(XeroAuth):
-    """XeroAuth's token store and refresh-under-lock, with Intuit's wording for failures."""
-
-    def _request(self, form: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return super()._request(form)
-        except AuthError as exc:
-            text = str(exc)
-            if "invalid_grant" in text:
-                raise AuthError(
-                    "Intuit refused the refresh token (invalid_grant): it was already used "
-                    "(they rotate), was idle for 100 days or was revoked. Re-authorise the app "
-                    "and put the new refresh token in the connection's refresh_token (token "
-                    f"file: {self.file.path})", status=exc.status) from None
-            raise AuthError(text.replace("Xero", "Intuit"), status=exc.status) from None
 
 
 class RateGate:
@@ -220,7 +206,7 @@ class QueryPage:
 class QuickBooksClient:
     """The QBO endpoints the connector calls, with auth, minorversion and pacing."""
 
-    def __init__(self, http: HttpClient, auth: QuickBooksAuth, realm_id: str, *,
+    def __init__(self, http: HttpClient, auth: TokenAuth, realm_id: str, *,
                  hook: ResponseHook, gate: RateGate,
                  minor_version: str = DEFAULT_MINOR_VERSION) -> None:
         self.http = http

@@ -4,7 +4,7 @@ Auth
     OAuth2 bearer tokens (3600 s) refreshed ahead of expiry. Intuit's refresh tokens rotate,
     so the current one is kept in `.liaison-tokens/<connection>.json` under the config
     folder, written atomically under a thread + file lock so only one refresh happens at a
-    time (connectors/xero/tokens.py, reused). A 401 refreshes once and repeats the call.
+    time (connectors/oauth2.py, shared with Xero). A 401 refreshes once and repeats the call.
 Reads
     The query endpoint on MetaData.LastUpdatedTime (CDC alone caps at 1000 objects and 30
     days, the query does not):
@@ -61,6 +61,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from connectors.oauth2 import DEFAULT_REFRESH_AHEAD, TokenAuth, TokenFile, token_file_path
 from connectors.quickbooks import webhooks
 from connectors.quickbooks.client import (
     BATCH_MAX,
@@ -70,7 +71,7 @@ from connectors.quickbooks.client import (
     OBJECT_NOT_FOUND,
     REQUEST_ID_MAX,
     STALE_OBJECT,
-    QuickBooksAuth,
+    VENDOR,
     QuickBooksClient,
     QuickBooksFault,
     ResponseHook,
@@ -80,7 +81,6 @@ from connectors.quickbooks.client import (
     seconds_of,
 )
 from connectors.quickbooks.query import MAX_RESULTS, build
-from connectors.xero.tokens import DEFAULT_REFRESH_AHEAD, TokenFile, token_file_path
 from hub.config.model import ConnectionConfig
 from hub.connector import (
     BaseConnector,
@@ -186,9 +186,9 @@ class QuickBooksConnector(BaseConnector):
             token_http = make_client(base_url, system=f"{system} token endpoint",
                                      retry=self.connection.retry, timeout=timeout,
                                      user_agent="liaison-hub/quickbooks")
-            auth = QuickBooksAuth(
+            auth = TokenAuth(
                 token_http, str(self.connection.setting("token_url") or DEFAULT_TOKEN_URL),
-                TokenFile(self.token_path()),
+                TokenFile(self.token_path(), VENDOR.name), vendor=VENDOR,
                 client_id=lambda: self.required_setting("client_id"),
                 client_secret=lambda: self.required_setting("client_secret"),
                 refresh_token=lambda: self.required_setting("refresh_token"),

@@ -1,7 +1,7 @@
 """Thin typed calls to the Xero Accounting API endpoints the connector uses.
 
 Every call goes through `hub.http` (retries, timeouts, error translation) with a bearer token
-from `XeroAuth` and the `xero-tenant-id` header Xero requires on every call. This module
+from `connectors.oauth2.TokenAuth` and the `xero-tenant-id` header Xero requires on every call. This module
 knows URLs, headers, the wrapped answer shape ({"Id", "Status": "OK", ..., "Invoices": [...]})
 and Xero's MS-JSON dates; the connector decides what to call.
 """
@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.xero.tokens import XeroAuth
+from connectors.oauth2 import TokenAuth, Vendor
 from hub.errors import AuthError
 from hub.http import HttpClient
 
 DEFAULT_BASE_URL = "https://api.xero.com/api.xro/2.0"
+DEFAULT_TOKEN_URL = "https://identity.xero.com/connect/token"
+# Xero's refresh tokens are single use and expire after 60 days.
+VENDOR = Vendor("Xero", "it was already used or is older than 60 days")
 PAGE_SIZE_MAX = 1000  # since 2024-07 [obs]; the default is 100
 BATCH_MAX = 50  # Xero advises about 50 elements (and < 3.5 MB) per write [obs]
 IDEMPOTENCY_KEY_MAX = 128
@@ -68,7 +71,7 @@ class ListPage:
 class XeroClient:
     """The Xero endpoints the connector calls, with auth and the tenant header."""
 
-    def __init__(self, http: HttpClient, auth: XeroAuth, tenant_id: str) -> None:
+    def __init__(self, http: HttpClient, auth: TokenAuth, tenant_id: str) -> None:
         self.http = http
         self.auth = auth
         self.tenant_id = tenant_id

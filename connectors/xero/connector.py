@@ -3,7 +3,7 @@
 Auth
     OAuth2 bearer tokens refreshed ahead of expiry; Xero's refresh tokens rotate on every
     use, so the current one is kept in `.liaison-tokens/<connection>.json` under the config
-    folder, written atomically under a lock (connectors/xero/tokens.py). Every call carries
+    folder, written atomically under a lock (connectors/oauth2.py). Every call carries
     the `xero-tenant-id` header (setting `tenant_id`).
 Reads
     GET /{object} with `order=UpdatedDateUTC ASC`, 1-based `page`/`pageSize` (<= 1000),
@@ -43,22 +43,18 @@ from typing import Any, ClassVar
 
 import orjson
 
+from connectors.oauth2 import DEFAULT_REFRESH_AHEAD, TokenAuth, TokenFile, token_file_path
 from connectors.xero import webhooks
 from connectors.xero.client import (
     BATCH_MAX,
     DEFAULT_BASE_URL,
+    DEFAULT_TOKEN_URL,
     ID_FIELD,
     PAGE_SIZE_MAX,
+    VENDOR,
     XeroClient,
     if_modified_since,
     ms_of,
-)
-from connectors.xero.tokens import (
-    DEFAULT_REFRESH_AHEAD,
-    DEFAULT_TOKEN_URL,
-    TokenFile,
-    XeroAuth,
-    token_file_path,
 )
 from hub.config.model import ConnectionConfig
 from hub.connector import (
@@ -146,9 +142,9 @@ class XeroConnector(BaseConnector):
             token_http = make_client(base_url, system=f"{system} token endpoint",
                                      retry=self.connection.retry, timeout=timeout,
                                      user_agent="liaison-hub/xero")
-            auth = XeroAuth(
+            auth = TokenAuth(
                 token_http, str(self.connection.setting("token_url") or DEFAULT_TOKEN_URL),
-                TokenFile(self.token_path()),
+                TokenFile(self.token_path(), VENDOR.name), vendor=VENDOR,
                 client_id=lambda: self.required_setting("client_id"),
                 client_secret=lambda: self.required_setting("client_secret"),
                 refresh_token=lambda: self.connection.setting("refresh_token") or None,

@@ -496,9 +496,25 @@ def test_a_used_refresh_token_says_to_reauthorise(sandbox: QuickBooksSandbox,
         health = qbo.check()
         with pytest.raises(AuthError, match="invalid_grant"):
             qbo.api.auth.token()
-    assert not health.ok and "Re-authorise" in health.message and "Intuit" in health.message
+    assert not health.ok and "Re-authorise" in health.message
+    # Intuit's words, not Xero's (the two share the token store): who refused, and why.
+    assert "Intuit refused the refresh token" in health.message
+    assert "idle for 100 days" in health.message and "Xero" not in health.message
     assert used not in health.message
 
+
+
+def test_an_unreadable_token_file_is_named_with_what_to_do(sandbox: QuickBooksSandbox,
+                                                            tmp_path: Path) -> None:
+    tokens = tmp_path / ".liaison-tokens" / "books.json"
+    tokens.parent.mkdir(parents=True)
+    tokens.write_bytes(b"{not json")
+    with QuickBooksConnector(connection(sandbox, tmp_path)) as qbo:
+        health = qbo.check()
+    assert not health.ok
+    assert f"Intuit token file {tokens} cannot be read" in health.message
+    assert "delete it and set a fresh refresh_token" in health.message
+    assert tokens.read_bytes() == b"{not json"  # left for the person to look at
 
 # -- rate limits ---------------------------------------------------------------------------------
 

@@ -387,6 +387,8 @@ def test_a_used_refresh_token_says_to_reauthorise(sandbox: XeroSandbox,
         with pytest.raises(AuthError, match="invalid_grant"):
             xero.api.auth.token()
     assert not health.ok and "Re-authorise" in health.message
+    assert "Xero refused the refresh token" in health.message
+    assert "older than 60 days" in health.message and "Intuit" not in health.message
     assert used not in health.message
 
 

@@ -1,9 +1,10 @@
-"""Xero OAuth2 access tokens: refreshed ahead of expiry, rotating refresh tokens kept on disk.
+"""OAuth 2 access tokens refreshed ahead of expiry, with rotating refresh tokens kept on disk.
 
-Xero access tokens live 30 minutes; refresh tokens are single use: every refresh answers
-with a NEW refresh token and the old one is dead (reusing it gives `invalid_grant`). So the
-current refresh token cannot live in the config file. It lives in a small JSON file,
-`<base_dir>/.liaison-tokens/<connection>.json` (setting `token_file` to move it):
+Used by the connectors whose vendors rotate refresh tokens (Xero, QuickBooks Online): every
+refresh answers with a NEW refresh token and the old one is dead (reusing it gives
+`invalid_grant`). So the current refresh token cannot live in the config file. It lives in a
+small JSON file, `<base_dir>/.liaison-tokens/<connection>.json` (setting `token_file` to move
+it):
 
     {"refresh_token": "...", "access_token": "...", "expires_at": 1719792000.0,
      "seed": "<sha256 of the configured refresh_token>"}
@@ -18,9 +19,12 @@ current refresh token cannot live in the config file. It lives in a small JSON f
   and no second refresh is made (which would burn a refresh token).
 - The file is written atomically (temporary file + rename, mode 0600) the moment the answer
   arrives, before the access token is used, so a crash cannot lose the rotated token except
-  in the instant between Xero's answer and the rename.
-- Without a `refresh_token` setting the connection is a Xero "custom connection" and uses
-  `grant_type=client_credentials` (nothing rotates; the access token is still cached).
+  in the instant between the vendor's answer and the rename.
+- Without a configured refresh token the connection uses `grant_type=client_credentials`
+  (Xero's "custom connections": nothing rotates; the access token is still cached).
+
+What differs between vendors is only their name in messages and what an `invalid_grant`
+means there (`Vendor`).
 """
 
 from __future__ import annotations
@@ -49,7 +53,6 @@ try:  # POSIX only; elsewhere the thread lock alone guards one process
 except ImportError:  # pragma: no cover - not on Linux
     fcntl = None  # type: ignore[assignment]
 
-DEFAULT_TOKEN_URL = "https://identity.xero.com/connect/token"
 DEFAULT_REFRESH_AHEAD = 120.0  # seconds before expiry a token counts as expired
 
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
@@ -66,6 +69,16 @@ def fingerprint(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Vendor:
+    """How a vendor's token endpoint is named in messages, and what its `invalid_grant`
+    means (the refresh token's life there), e.g. "it was already used or is older than 60
+    days"."""
+
+    name: str
+    invalid_grant: str
+
+
 @dataclass
 class TokenState:
     """What the token file holds."""
@@ -79,8 +92,9 @@ class TokenState:
 class TokenFile:
     """The JSON file holding the current tokens, read and written atomically."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, vendor: str = "OAuth") -> None:
         self.path = path
+        self.vendor = vendor  # named in the message when the file cannot be read
 
     def load(self) -> TokenState:
         """The stored state (empty when the file does not exist yet)."""
@@ -89,7 +103,7 @@ class TokenFile:
         except FileNotFoundError:
             return TokenState()
         except (OSError, orjson.JSONDecodeError) as exc:
-            raise AuthError(f"Xero token file {self.path} cannot be read ({exc}); delete it "
+            raise AuthError(f"{self.vendor} token file {self.path} cannot be read ({exc}); delete it "
                             f"and set a fresh refresh_token on the connection") from None
         if not isinstance(raw, dict):
             return TokenState()
@@ -133,13 +147,14 @@ class TokenFile:
                     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-class XeroAuth:
+class TokenAuth:
     """Gives a valid bearer token, refreshing it (once, under the lock) when it is due."""
 
-    def __init__(self, http: HttpClient, token_url: str, file: TokenFile, *,
+    def __init__(self, http: HttpClient, token_url: str, file: TokenFile, *, vendor: Vendor,
                  client_id: Callable[[], str], client_secret: Callable[[], str],
                  refresh_token: Callable[[], str | None], refresh_ahead: float,
                  clock: Callable[[], float] = time.time) -> None:
+        self.vendor = vendor
         self.http = http
         self.token_url = token_url
         self.file = file
@@ -173,7 +188,8 @@ class XeroAuth:
                 new = self._request({"grant_type": "refresh_token", "refresh_token": current})
             access = _text(new.get("access_token"))
             if not access:
-                raise AuthError("Xero token endpoint answered without an access_token")
+                raise AuthError(f"{self.vendor.name} token endpoint answered without an "
+                                "access_token")
             expires_at = self._clock() + float(new.get("expires_in") or 1800)
             rotated = _text(new.get("refresh_token"))
             if configured is not None and rotated is None:
@@ -203,19 +219,21 @@ class XeroAuth:
                 headers={"Authorization": f"Basic {basic.decode('ascii')}",
                          "Content-Type": "application/x-www-form-urlencoded"})
         except AuthError as exc:
-            raise AuthError(f"Xero refused the client_id/client_secret: {exc}",
+            raise AuthError(f"{self.vendor.name} refused the client_id/client_secret: {exc}",
                             status=exc.status) from None
         except PermanentError as exc:
             if "invalid_grant" in str(exc):
                 raise AuthError(
-                    "Xero refused the refresh token (invalid_grant): it was already used or "
-                    "is older than 60 days. Re-authorise the app and put the new refresh "
+                    f"{self.vendor.name} refused the refresh token (invalid_grant): "
+                    f"{self.vendor.invalid_grant}. Re-authorise the app and put the new refresh "
                     f"token in the connection's refresh_token (token file: {self.file.path})",
                     status=exc.status) from None
-            raise AuthError(f"Xero token refresh failed: {exc}", status=exc.status) from None
+            raise AuthError(f"{self.vendor.name} token refresh failed: {exc}",
+                            status=exc.status) from None
         answer = self.http.parse_json(response, "POST", self.token_url)
         if not isinstance(answer, dict):
-            raise AuthError("Xero token endpoint answered something other than a JSON object")
+            raise AuthError(f"{self.vendor.name} token endpoint answered something other "
+                            "than a JSON object")
         return answer
 
 
