@@ -22,7 +22,7 @@ resume from any cursor it has yielded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
@@ -83,6 +83,12 @@ class WriteOp:
     `canonical_id` is Liaison's stable id of the record; a connector whose target lets the
     caller choose ids (a spreadsheet key column) uses it for a new record, so a create that
     is repeated after a crash finds the row it already wrote instead of adding another.
+    `as_last_seen`, set in two-way flows on every op about a record already linked there,
+    tells whether the record as the target holds it now is still the version Liaison last
+    read or wrote there. A connector that reads a record before changing it (CardDAV and
+    CalDAV updates and archives) does not overwrite one that fails it: someone edited it
+    since, and the next run reads that edit and settles it under the flow's conflict
+    policy. None: no such check (creates; one-way flows, where the source is meant to win).
     """
 
     action: WriteAction
@@ -91,6 +97,7 @@ class WriteOp:
     external_id: str | None = None
     match: Mapping[str, str] = field(default_factory=dict)
     canonical_id: str = ""
+    as_last_seen: Callable[[NativeRecord], bool] | None = None
 
 
 @dataclass(frozen=True)

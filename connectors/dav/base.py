@@ -25,8 +25,11 @@ Concurrent edits (baseline.py)
     saying so. The engine keeps the delivery owed; the next run reads the new version, the
     flow's conflict policy merges it, and the delivery is planned again from the merged
     record (usually finding nothing left to write). An instance that never read the
-    collection (a one-way flow into it, a delivery job on another worker) catches only a
-    change between its own GET and PUT.
+    collection (a delivery job on another worker) has the engine's word instead: in a
+    two-way flow each update carries `as_last_seen`, which compares the member as GET finds
+    it with what Liaison last read or wrote there (the link's fingerprint), so an edit made
+    since is not overwritten either. In a one-way flow into the collection the hub's record
+    is meant to win: only a change between our own GET and PUT is refused there.
 """
 
 from __future__ import annotations
@@ -286,7 +289,7 @@ class DavConnector(BaseConnector):
         if current is None:
             raise PermanentError(f"{self.kind.label} {href}: cannot {op.action} it: it does not "
                                  "exist on the server (deleted there?)", status=404)
-        why = self._baseline.conflict(href, current.etag)
+        why = self._baseline.conflict(href, current.etag) or self._changed_since(op, current)
         if why is not None:
             return self._conflict(op, href, why)
         new = change(current.text)
@@ -302,6 +305,17 @@ class DavConnector(BaseConnector):
                                                 "(412 Precondition Failed)")
             raise
         return self._done(op, href, new, etag)
+
+    def _changed_since(self, op: WriteOp, current: Resource) -> str | None:
+        """Why `current` is not the version Liaison last read or wrote (WriteOp.as_last_seen):
+        what an instance that never read the collection (a delivery job on another worker)
+        knows of the record's history."""
+        if op.as_last_seen is None:
+            return None
+        record = self.kind.parse(current.text, current.href, current.etag)
+        if record is None or ERROR_KEY in record or op.as_last_seen(record):
+            return None  # what cannot be read is refused by the merge, with its own words
+        return "it changed on the server after Liaison last read or wrote it"
 
     def _delete(self, op: WriteOp, href: str) -> WriteResult:
         if href in self._baseline.foreign:

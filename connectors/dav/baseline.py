@@ -10,7 +10,9 @@ members changed to an ETag we did not see are "foreign". An update or delete of 
 member, or of one whose ETag differs from the one seen, is a concurrent edit.
 
 An instance that never read the collection (a one-way flow into it, or a delivery job on
-another worker) has no baseline: it can only catch a change between its own GET and PUT.
+another worker) has no baseline: it catches a change between its own GET and PUT, and in a
+two-way flow the engine's WriteOp.as_last_seen tells it whether the member still is the
+version Liaison last read or wrote (connectors/dav/base.py).
 """
 
 from __future__ import annotations

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from hub.canonical import fingerprint_json, record_json
-from hub.connector import WriteOp, WriteResult
+from hub.connector import NativeRecord, WriteOp, WriteResult
 from hub.errors import HubError, RateLimited, TransientError
 from hub.mapping import CompiledMapping, split_namespace
-from hub.store import Store, now_iso
+from hub.store import LinkRow, Store, now_iso
 from hub.sync.context import FlowContext
 from hub.sync.hooks import OUT_COLUMNS, Change, Observer, RunCounts, RunInfo, Tally
 
@@ -68,6 +68,9 @@ class Deliverer:
         self.retry = ctx.retry(target)
         self.fence = fence  # the run's lease: a commit after losing it is refused
         self._refs_back: dict[tuple[str, str], str] = {}
+        # The target is also read: an edit made there since Liaison last saw the record is
+        # read by the next run and settled by the conflict policy, not overwritten.
+        self.two_way = ctx.flow.direction == "two-way"
         with store.connect() as conn:
             self._had_dead = store.has_open_dead_letters(conn, run.flow, target)
 
@@ -107,7 +110,8 @@ class Deliverer:
                     continue
                 op = WriteOp(action="archive" if self.policy == "archive" else "delete",
                              key=f"{rec.id}:{self.policy}", record={},
-                             external_id=link.external_id, canonical_id=rec.id)
+                             external_id=link.external_id, canonical_id=rec.id,
+                             as_last_seen=self._last_seen(link))
                 planned.append(_Planned(row.id, row.attempts, rec.id, op, ""))
                 continue
             native = mapping.outbound(rec.data, refs)
@@ -119,9 +123,28 @@ class Deliverer:
                 continue
             op = WriteOp(action="update" if link else "create", key=f"{rec.id}:{fp[:16]}",
                          record=native, external_id=link.external_id if link else None,
-                         match=mapping.match_keys(rec.data), canonical_id=rec.id)
+                         match=mapping.match_keys(rec.data), canonical_id=rec.id,
+                         as_last_seen=self._last_seen(link) if link else None)
             planned.append(_Planned(row.id, row.attempts, rec.id, op, fp))
         return planned, done
+
+    def _last_seen(self, link: LinkRow) -> Callable[[NativeRecord], bool] | None:
+        """WriteOp.as_last_seen for a record linked in the target: in a two-way flow, whether
+        the target's record still shows what the link's fingerprint says Liaison last read or
+        wrote there (the same view and fingerprint ingest compares to tell a change from an
+        echo, so an edit of a field the mapping does not read is no conflict). One-way flows
+        get no check: the source is meant to win there."""
+        if not self.two_way:
+            return None
+        mapping, refs_back = self.mapping, self._refs_back
+        external_id, seen = link.external_id, link.fingerprint
+
+        def as_last_seen(native: NativeRecord) -> bool:
+            try:
+                return view_fingerprint(mapping, native, external_id, refs_back) == seen
+            except HubError:
+                return False  # it no longer maps as it did: changed, by definition
+        return as_last_seen
 
     def _write(self, planned: Sequence[_Planned]) -> list[WriteResult]:
         connector = self.ctx.connector(self.target)
