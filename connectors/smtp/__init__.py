@@ -48,9 +48,12 @@ Updates and deletes
     record (a final notice) needs another smtp system (same server, its own name).
 
 Where the sent log lives
-    A file beside the config by default. Every process that delivers to this system must
-    see the same file: on several worker machines, put `sent_log` on shared storage (the
-    engine already runs one deliverer per target at a time, so there is no write race).
+    A SQLite file beside the config by default. Every process that delivers to this system
+    must see the same log: with workers on several machines, set `sent_log` to a database
+    URL (PostgreSQL, MariaDB/MySQL; e.g. the store's own database), where the log is the
+    table `liaison_smtp_sent`. Not a SQLite file on a network share: its locks are not
+    reliable there. The token is the table's primary key, so two attempts at one message
+    cannot both start (the engine also runs one deliverer per target at a time).
 
 Errors (client.py is the one translation boundary)
     4xx, dropped connections, timeouts -> retried; 5xx -> the record is dead-lettered with

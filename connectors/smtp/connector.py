@@ -22,7 +22,7 @@ from connectors.smtp.compose import (
     message_token,
     normalise_message_id,
 )
-from connectors.smtp.sentlog import Entry, SentLog, sent_log_path
+from connectors.smtp.sentlog import Entry, SentLog, sent_log_location
 from connectors.smtp.templates import BUILTIN_DIR, TemplateFolder
 from hub.config.model import ConnectionConfig, Secret
 from hub.connector import (
@@ -65,8 +65,10 @@ class SmtpConnector(BaseConnector):
             "templates_dir": "the folder of email templates (<name>.txt, <name>.html); "
                              "relative to the config file; the built-in ones are used "
                              "after it",
-            "sent_log": "the file remembering what was sent (default "
-                        ".liaison-sent/<system>.sqlite beside the config)",
+            "sent_log": "where what was sent is remembered: a file (default "
+                        ".liaison-sent/<system>.sqlite beside the config), or a database "
+                        "URL shared by workers on several machines, e.g. "
+                        "postgresql://liaison@db.internal/liaison",
             "message_id_domain": "the domain in generated Message-IDs (default: the "
                                  "sender's domain)",
             "max_message_bytes": "the largest email to send, in bytes (default 10000000; "
@@ -100,7 +102,7 @@ class SmtpConnector(BaseConnector):
             folders.append(folder if folder.is_absolute() else base / folder)
         folders.append(BUILTIN_DIR)
         self.templates = TemplateFolder(folders)
-        self.log = SentLog(sent_log_path(connection))
+        self.log = SentLog(sent_log_location(connection))
         self._session: SmtpSession | None = None
 
     def _bad(self, key: str, message: str) -> ConnectorError:
@@ -171,7 +173,7 @@ class SmtpConnector(BaseConnector):
         try:
             self.log.entries()
         except Exception as exc:  # noqa: BLE001 - any failure means the log is unusable
-            problems.append(f"cannot use the sent log {self.log.path}: {exc}")
+            problems.append(f"cannot use the sent log {self.log.where}: {exc}")
         if not self.connection.setting("from"):
             problems.append("setting 'from' is not set: every record must then map `from`")
         how = "TLS" if session.tls else "no encryption"
@@ -232,7 +234,7 @@ class SmtpConnector(BaseConnector):
         return WriteResult(op.key, False, error=error)
 
     def _unsure(self, entry: Entry) -> PermanentError:
-        command = (f"python -m connectors.smtp.sentlog {shlex.quote(str(self.log.path))} "
+        command = (f"python -m connectors.smtp.sentlog {shlex.quote(self.log.where)} "
                    f"sent|unsent {shlex.quote(entry.message_id)}")
         return PermanentError(
             f"an earlier attempt to send {entry.message_id} to {entry.recipients} (started "

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from connectors.databases import with_shipped_driver
 from hub.config.model import ConnectionConfig
 from hub.errors import ConnectorError
 
@@ -37,9 +38,6 @@ OBJECTS = {
     "message": "messages",
 }
 TABLE_KEYS = ("table", "schema", "key", "updated_at", "soft_delete", "match")
-# A bare dialect name gets the driver Liaison ships with.
-_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
-            "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
 _BACKENDS = ("postgresql", "mysql", "mariadb")
 
 
@@ -146,8 +144,7 @@ def database_url(connection: ConnectionConfig) -> URL:
     if backend not in _BACKENDS:
         raise ConnectorError(f"system {connection.name!r}: setting 'url'{at}: {backend!r} "
                              "databases are not supported (PostgreSQL, MariaDB or MySQL)")
-    if url.drivername in _DRIVERS:
-        url = url.set(drivername=_DRIVERS[url.drivername])
+    url = with_shipped_driver(url)
     if not url.database:
         raise ConnectorError(f"system {connection.name!r}: setting 'url'{at} names no "
                              "database (add /<database> at the end)")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from connectors.smtp.connector import SmtpConnector
-from connectors.smtp.sentlog import SentLog, sent_log_path
+from connectors.smtp.sentlog import SentLog, sent_log_location
 from hub.config.model import ConnectionConfig, Secret
 from hub.connector import WriteOp, WriteResult
 from hub.errors import AuthError, ConnectorError, PermanentError, SecretError, TransientError
@@ -175,7 +175,7 @@ def test_process_dying_after_the_server_accepted_sends_no_duplicate(
     (the process died before write() returned to it). The retry is ok and sends nothing."""
     op = create(HELLO, "rec-7:1", "rec-7")
     first, = make().write("messages", [op])
-    entry = SentLog(sent_log_path(make().connection)).by_message_id(str(first.external_id))
+    entry = SentLog(sent_log_location(make().connection)).by_message_id(str(first.external_id))
     assert [e.status for e in entry] == ["sent"]
     retry, = make().write("messages", [op])
     assert retry.ok and retry.external_id == first.external_id
@@ -195,9 +195,11 @@ print(c.write("messages", [WriteOp("create", "k", record, canonical_id="rec-9")]
 """
 
 
-def _killed_mid_send(server: SmtpServer, tmp_path: Path) -> None:
-    """Run a client process that the server kills once the whole message has arrived and
-    before it answers: the client's last moment is between "." and "250"."""
+def killed_mid_send(server: SmtpServer, tmp_path: Path,
+                    settings: dict[str, Any] | None = None) -> None:
+    """Run a client process (config folder `tmp_path`, connection `settings`, by default
+    the server's) that the server kills once the whole message has arrived and before it
+    answers: the client's last moment is between "." and "250"."""
     ready = threading.Event()
     pid: list[int] = []
 
@@ -207,7 +209,8 @@ def _killed_mid_send(server: SmtpServer, tmp_path: Path) -> None:
 
     server.recorder.on_data = kill
     proc = subprocess.Popen([sys.executable, "-c", CLIENT,
-                             json.dumps([server.settings(), str(tmp_path), HELLO])], cwd=ROOT)
+                             json.dumps([settings or server.settings(), str(tmp_path),
+                                         HELLO])], cwd=ROOT)
     pid.append(proc.pid)
     ready.set()
     assert proc.wait(timeout=60) == -signal.SIGKILL
@@ -216,7 +219,7 @@ def _killed_mid_send(server: SmtpServer, tmp_path: Path) -> None:
 
 def test_a_send_cut_off_between_the_end_and_the_reply_is_never_repeated(
         make: Make, server: SmtpServer, tmp_path: Path) -> None:
-    _killed_mid_send(server, tmp_path)
+    killed_mid_send(server, tmp_path)
     assert len(server.messages) == 1  # the server kept it; the client never heard
     c = make()
     retry, = c.write("messages", [create(HELLO, "k", "rec-9")])
@@ -225,7 +228,7 @@ def test_a_send_cut_off_between_the_end_and_the_reply_is_never_repeated(
     assert "may have arrived" in reason and "not sent again" in reason
     mid = server.messages[0].message_id
     assert mid in reason and "bob@example.com" in reason
-    assert f"python -m connectors.smtp.sentlog {c.log.path}" in reason
+    assert f"python -m connectors.smtp.sentlog {c.log.where}" in reason
     again, = make().write("messages", [create(HELLO, "k", "rec-9")])
     assert not again.ok
     assert len(server.messages) == 1
@@ -239,14 +242,14 @@ def _settle(log: Path, verdict: str, message_id: str) -> subprocess.CompletedPro
 
 def test_the_operator_settles_a_cut_off_send_as_arrived(make: Make, server: SmtpServer,
                                                         tmp_path: Path) -> None:
-    _killed_mid_send(server, tmp_path)
+    killed_mid_send(server, tmp_path)
     c = make()
     mid = server.messages[0].message_id
-    listed = subprocess.run([sys.executable, "-m", "connectors.smtp.sentlog", str(c.log.path),
+    listed = subprocess.run([sys.executable, "-m", "connectors.smtp.sentlog", str(c.log.where),
                              "list"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             check=True)
     assert "sending" in listed.stdout and mid in listed.stdout
-    done = _settle(c.log.path, "sent", mid)
+    done = _settle(c.log.where, "sent", mid)
     assert done.returncode == 0, done.stderr
     replay, = c.write("messages", [create(HELLO, "k", "rec-9")])
     assert replay.ok and replay.external_id == mid
@@ -255,15 +258,15 @@ def test_the_operator_settles_a_cut_off_send_as_arrived(make: Make, server: Smtp
 
 def test_the_operator_settles_a_cut_off_send_as_lost_and_it_is_sent_once(
         make: Make, server: SmtpServer, tmp_path: Path) -> None:
-    _killed_mid_send(server, tmp_path)
+    killed_mid_send(server, tmp_path)
     c = make()
     mid = server.messages[0].message_id
-    assert _settle(c.log.path, "unsent", mid).returncode == 0
+    assert _settle(c.log.where, "unsent", mid).returncode == 0
     replay, = c.write("messages", [create(HELLO, "k", "rec-9")])
     again, = c.write("messages", [create(HELLO, "k", "rec-9")])
     assert replay.ok and again.ok and replay.external_id == mid
     assert len(server.messages) == 2  # the operator said the first never arrived
-    unknown = _settle(c.log.path, "sent", "<nope@example.com>")
+    unknown = _settle(c.log.where, "sent", "<nope@example.com>")
     assert unknown.returncode == 1 and "no message" in unknown.stdout
 
 
