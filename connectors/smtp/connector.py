@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -41,6 +42,8 @@ ENTITIES = ("message", "invoice", "contact", "company", "deal", "payment", "prod
             "project", "task")
 OBJECT = "messages"
 SECURITY = ("starttls", "ssl", "none")
+
+logger = logging.getLogger(__name__)
 
 
 class SmtpConnector(BaseConnector):
@@ -295,7 +298,13 @@ class SmtpConnector(BaseConnector):
             entry = self.log.get(token)
             assert entry is not None
             return self._fail(op, PermanentError(f"{exc}. {self._unsure(entry)}"))
-        self.log.sent(token, reply)
+        try:
+            self.log.sent(token, reply)
+        except TransientError as exc:
+            # The server accepted it: report it sent, so the engine links the record and
+            # never retries it. The log keeps "sending", which only matters to a retry.
+            logger.warning("%s was sent, but the sent log could not record it: %s",
+                        out.message_id, exc)
         return self._ok(op, out.message_id)
 
     # -- the session ---------------------------------------------------------------------

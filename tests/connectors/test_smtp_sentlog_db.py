@@ -171,3 +171,20 @@ def test_a_sent_log_file_from_an_earlier_version_is_read_and_settled(tmp_path: P
         assert not log.begin("tok", "<m@x>", ["bob@example.com"], "Hi")
     finally:
         log.close()
+
+
+def test_an_email_the_server_accepted_is_reported_sent_when_the_log_then_fails(
+        server: SmtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit-level: the log goes away between the server's 250 and the "sent" mark (a
+    stand-in for that one call). The record must count as delivered, or the engine would
+    retry it and dead-letter a message that certainly arrived."""
+    c = machine(server, tmp_path)
+
+    def unreachable(_token: str, _reply: str) -> None:
+        raise TransientError("the sent log cannot be used: connection refused")
+
+    monkeypatch.setattr(c.log, "sent", unreachable)
+    result, = c.write("messages", [create(HELLO, "k", "rec-1")])
+    assert result.ok and result.external_id == server.messages[0].message_id
+    assert len(server.messages) == 1
+    c.close()
