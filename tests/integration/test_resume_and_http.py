@@ -44,7 +44,9 @@ def test_sigkilled_sync_resumes_from_last_committed_page_without_duplicates(
     hub.close()
     cmd = [sys.executable, "-m", "hub.cli", "-c", str(tmp_path / "hub.yaml"), "sync",
            "contacts"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Batches of 1,000 records: the run commits several times before it ends.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "HUB_COMMIT_RECORDS": "1000"})
     deadline = time.monotonic() + 60
     killed_at = 0
     while time.monotonic() < deadline and proc.poll() is None:
