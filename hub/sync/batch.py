@@ -13,23 +13,31 @@ from hub.store import Store
 # Pages are committed together until this many records or seconds have accumulated: a
 # commit per 100-record page cost more than the rest of the page's store work, and an index
 # page that several pages of a batch touch (match keys by address land anywhere) is written
-# to the log once per commit, not once per page. In practice the second decides (the write
-# lock is never held much longer than that); the record limit only caps a batch on a fast
-# machine. It was 5,000: on a 1,000,000-contact ingest the match keys' index outgrows the
-# page cache and each commit rewrote most of its pages, 23.8 GB written to the log; at
-# 20,000 (commits by the second, about 14,000 records) 19.7 GB, and 12,300-13,000 -> 14,600
-# records/s. At 100,000 records no difference (25,400 against 26,600/s, within the noise).
-# HUB_COMMIT_RECORDS sets the record limit (tests that stop a run between two commits use
-# small batches).
-COMMIT_RECORDS = int(os.environ.get("HUB_COMMIT_RECORDS", "20000"))
+# to the log once per commit, not once per page. The write lock is held no longer than the
+# second. A flow that delivers after each batch (one-way, in the same process) commits
+# every STREAM_RECORDS, so its deliveries keep pace with the reading; the others (two-way
+# flows, which deliver after reading both sides, and every flow in worker mode, where
+# other workers deliver) every COMMIT_RECORDS, where in practice the second decides.
+# That limit was 5,000 for all: on a 1,000,000-contact ingest the match keys' index
+# outgrows the page cache and each commit rewrote most of its pages, 23.8 GB written to
+# the log; at 20,000 (commits by the second, about 14,000 records) 19.7 GB, and 12,300-
+# 13,000 -> 14,600-15,400 records/s. At 100,000 records no difference (25,400 against
+# 26,600/s, within the noise). The full flow to a second sandbox, by contrast, ran 15-20%
+# slower with 8 MB more memory at 20,000 (3,700-4,100 against 4,700-4,900 records/s):
+# hence the two limits. HUB_COMMIT_RECORDS sets both (tests that stop a run between two
+# commits use small batches).
+_SET = os.environ.get("HUB_COMMIT_RECORDS")
+COMMIT_RECORDS = int(_SET or 20_000)
+STREAM_RECORDS = int(_SET or 5_000)
 COMMIT_SECONDS = 1.0
 
 
 class Batch:
     """One open transaction spanning several pages, committed as a unit with its cursor."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, max_records: int | None = None) -> None:
         self.store = store
+        self.max_records = COMMIT_RECORDS if max_records is None else max_records
         self.conn: Connection | None = None
         self._tx: Any = None
         self.records = 0
@@ -46,7 +54,7 @@ class Batch:
 
     def full(self) -> bool:
         """Whether it is time to commit."""
-        return (self.records >= COMMIT_RECORDS
+        return (self.records >= self.max_records
                 or time.monotonic() - self.started >= COMMIT_SECONDS)
 
     def commit(self) -> None:

@@ -32,7 +32,7 @@ from hub.errors import (
 from hub.store import Store, now_iso
 from hub.sync import readahead
 from hub.sync.backfill import needs_backfill, owe_missing
-from hub.sync.batch import Batch
+from hub.sync.batch import STREAM_RECORDS, Batch
 from hub.sync.conflict import Resolver
 from hub.sync.context import ConnectorFactory, FlowContext
 from hub.sync.deliver import Deliverer
@@ -193,13 +193,14 @@ class SyncEngine:
         try:
             if not run.dry_run and not resumed and legs_done == 0:
                 self._backfill(ctx, run, notes, fence)
-            deliver_each_page = flow.direction == "one-way" and self.deliver_inline
-            for index, (source, _targets) in enumerate(ctx.legs):
+            streaming = flow.direction == "one-way" and self.deliver_inline
+            for index, (source, targets) in enumerate(ctx.legs):
                 if index < legs_done:
                     continue
                 done = self._read_source(ctx, run, counts, resolver, source, index,
                                          resumed or index > 0 or legs_done > 0,
-                                         deliver_each_page, notes, progress, fence, budget)
+                                         streaming and bool(targets), notes, progress, fence,
+                                         budget)
                 if not done:
                     status = "continuing"
                     break
@@ -290,7 +291,7 @@ class SyncEngine:
         else:
             pages = Prefetch(connector.read(ingestor.mapping.object, cursor,
                                             incremental=not full, page_size=flow.page_size))
-        batch = Batch(store)
+        batch = Batch(store, STREAM_RECORDS if deliver_each_page else None)
         tally = Tally(counts, IN_COLUMNS)
         dead: list[dict[str, Any]] = []
         # SQL errors anywhere in the page loop become StoreError (the store's boundary).

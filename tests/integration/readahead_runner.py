@@ -22,8 +22,8 @@ import orjson
 from hub.audit import AuditObserver
 from hub.config import load
 from hub.store import Store
-from hub.sync import batch, readahead
 from hub.sync import engine as engine_module
+from hub.sync import readahead
 
 
 def main(argv: list[str]) -> int:
@@ -39,10 +39,6 @@ def main(argv: list[str]) -> int:
             forks.append(1)
 
     engine_module.ReadAhead = Counted  # type: ignore[misc]
-    if kill:
-        # The reader is killed at the first commit (the progress callback): commit after
-        # 1,000 records, so that it happens while the reader still has pages to send.
-        batch.COMMIT_RECORDS = 1000
 
     def kill_the_reader(_counts: Any) -> None:
         for child in multiprocessing.active_children():
