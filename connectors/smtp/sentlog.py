@@ -87,13 +87,22 @@ def sent_log_location(connection: ConnectionConfig) -> Path | URL:
     configured = connection.setting("sent_log")
     base = Path(connection.base_dir)
     if configured:
-        text = str(configured).strip()
-        if "://" in text:
-            return database_url(text, connection)
-        path = Path(text).expanduser()
-        return path if path.is_absolute() else base / path
+        return location_of(str(configured), base, connection)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in connection.name)
     return base / ".liaison-sent" / f"{safe}.sqlite"
+
+
+def location_of(text: str, base: Path, connection: ConnectionConfig | None = None
+                ) -> Path | URL:
+    """A file (relative to `base`) or a database URL; a sqlite:/// URL is its file."""
+    text = text.strip()
+    if "://" in text:
+        url = database_url(text, connection)
+        if url.get_backend_name() != "sqlite":
+            return url
+        text = str(url.database)
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else base / path
 
 
 def database_url(text: str, connection: ConnectionConfig | None = None) -> URL:
@@ -300,8 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name, help=text).add_argument("message_id")
     args = parser.parse_args(argv)
     try:
-        location: Path | URL = (database_url(args.location) if "://" in args.location
-                                else Path(args.location))
+        location = location_of(args.location, Path.cwd())
     except ConnectorError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -188,3 +188,13 @@ def test_an_email_the_server_accepted_is_reported_sent_when_the_log_then_fails(
     assert result.ok and result.external_id == server.messages[0].message_id
     assert len(server.messages) == 1
     c.close()
+
+
+def test_a_sqlite_url_is_the_file_it_names(server: SmtpServer, tmp_path: Path) -> None:
+    c = machine(server, tmp_path, sent_log=f"sqlite:///{tmp_path / 'mail' / 'sent.sqlite'}")
+    sent, = c.write("messages", [create(HELLO, "k", "rec-1")])
+    assert sent.ok
+    c.close()
+    with sqlite3.connect(tmp_path / "mail" / "sent.sqlite") as log:
+        assert log.execute("SELECT status FROM sent").fetchall() == [("sent",)]
+    log.close()
