@@ -36,7 +36,6 @@ A log that cannot be reached is a TransientError: nothing is sent, the deliverie
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,8 +67,6 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from connectors.databases import with_shipped_driver
 from hub.config.model import ConnectionConfig
 from hub.errors import ConnectorError, TransientError
-
-log = logging.getLogger(__name__)
 
 FILE_TABLE = "sent"  # in a sent-log file of its own (the default)
 DATABASE_TABLE = "liaison_smtp_sent"  # in a database that may hold other tables
