@@ -61,10 +61,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from connectors.databases import with_shipped_driver
+from connectors.databases import database_url as parse_url
 from hub.config.model import ConnectionConfig
 from hub.errors import ConnectorError, TransientError
 
@@ -103,24 +103,14 @@ def location_of(text: str, base: Path, connection: ConnectionConfig | None = Non
 
 
 def database_url(text: str, connection: ConnectionConfig | None = None) -> URL:
-    """A `sent_log` URL, checked; ConnectorError naming the setting (never the URL, which
-    may hold a password)."""
-    where = ""
+    """A `sent_log` URL, checked (connectors.databases.database_url)."""
+    where = "setting 'sent_log'"
     if connection is not None:
         at = connection.where_of("sent_log")
-        where = f"connection {connection.name}{f' ({at})' if at else ''}: "
-    try:
-        url = with_shipped_driver(make_url(text))
-    except (ArgumentError, ValueError):
-        raise ConnectorError(f"{where}setting 'sent_log' is neither a file nor a database URL "
-                             "(expected e.g. postgresql://liaison@db.internal/liaison)") from None
-    if url.get_backend_name() not in ("postgresql", "mysql", "mariadb", "sqlite"):
-        raise ConnectorError(f"{where}setting 'sent_log': {url.get_backend_name()!r} databases "
-                             "are not supported (PostgreSQL, MariaDB, MySQL or SQLite)")
-    if not url.database:
-        raise ConnectorError(f"{where}setting 'sent_log' names no database (add /<database> "
-                             "at the end)")
-    return url
+        where = f"connection {connection.name}{f' ({at})' if at else ''}: {where}"
+    return parse_url(text, where=where, backends=("postgresql", "mysql", "mariadb", "sqlite"),
+                     supported="PostgreSQL, MariaDB, MySQL or SQLite",
+                     example="postgresql://liaison@db.internal/liaison")
 
 
 def _table(name: str) -> Table:
@@ -162,11 +152,12 @@ class SentLog:
 
     def __init__(self, location: Path | URL, *, create: bool = True) -> None:
         self.location = location
-        self.is_file = isinstance(location, Path)
         # Shown in messages and commands: never a password.
-        self.where = (str(location) if isinstance(location, Path)
-                      else location.render_as_string(hide_password=True))
-        self.table = _table(FILE_TABLE if self.is_file else DATABASE_TABLE)
+        if isinstance(location, Path):
+            self.where, self.table = str(location), _table(FILE_TABLE)
+        else:
+            self.where = location.render_as_string(hide_password=True)
+            self.table = _table(DATABASE_TABLE)
         self._create = create
         self._engine: Engine | None = None
 

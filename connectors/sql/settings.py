@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL
 
-from connectors.databases import with_shipped_driver
+from connectors.databases import database_url as parse_url
 from hub.config.model import ConnectionConfig
 from hub.errors import ConnectorError
 
@@ -134,21 +133,9 @@ def database_url(connection: ConnectionConfig) -> URL:
         raise ConnectorError(f"system {connection.name!r}: setting 'url'{at} is missing (a "
                              "SQLAlchemy URL like postgresql+psycopg://user@host/db, given "
                              "as ${ENV_VARIABLE})")
-    try:
-        url = make_url(raw.strip())
-    except (ArgumentError, ValueError):
-        raise ConnectorError(f"system {connection.name!r}: setting 'url'{at} is not a "
-                             "database URL (expected e.g. postgresql+psycopg://user@host/db "
-                             "or mysql+pymysql://user@host/db)") from None
-    backend = url.get_backend_name()
-    if backend not in _BACKENDS:
-        raise ConnectorError(f"system {connection.name!r}: setting 'url'{at}: {backend!r} "
-                             "databases are not supported (PostgreSQL, MariaDB or MySQL)")
-    url = with_shipped_driver(url)
-    if not url.database:
-        raise ConnectorError(f"system {connection.name!r}: setting 'url'{at} names no "
-                             "database (add /<database> at the end)")
-    return url
+    return parse_url(raw, where=f"system {connection.name!r}: setting 'url'{at}",
+                     backends=_BACKENDS, supported="PostgreSQL, MariaDB or MySQL",
+                     example="postgresql+psycopg://user@host/db or mysql+pymysql://user@host/db")
 
 
 def time_zone(connection: ConnectionConfig) -> ZoneInfo:
