@@ -45,6 +45,7 @@ from urllib.parse import urlencode
 import orjson
 
 from hub.config.model import ConnectionConfig
+from hub.connector import BaseConnector
 from hub.errors import AuthError, PermanentError
 from hub.http import HttpClient
 
@@ -251,3 +252,25 @@ def token_file_path(connection: ConnectionConfig) -> Path:
         return path if path.is_absolute() else base / path
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in connection.name)
     return base / ".liaison-tokens" / f"{safe}.json"
+
+
+def connection_auth(connector: BaseConnector, http: HttpClient, *, vendor: Vendor,
+                    default_token_url: str, refresh_required: bool) -> TokenAuth:
+    """The TokenAuth of a connector's connection, from its settings: token_url (else
+    `default_token_url`), client_id, client_secret, refresh_token (required, or optional:
+    without one the connection uses client credentials), refresh_ahead_seconds and the
+    token file (`token_file_path`). Secrets are revealed at each use, not here."""
+    connection = connector.connection
+
+    def refresh_token() -> str | None:
+        if refresh_required:
+            return connector.required_setting("refresh_token")
+        return connection.setting("refresh_token") or None
+
+    return TokenAuth(
+        http, str(connection.setting("token_url") or default_token_url),
+        TokenFile(token_file_path(connection), vendor.name), vendor=vendor,
+        client_id=lambda: connector.required_setting("client_id"),
+        client_secret=lambda: connector.required_setting("client_secret"),
+        refresh_token=refresh_token,
+        refresh_ahead=connector.number_setting("refresh_ahead_seconds", DEFAULT_REFRESH_AHEAD))

@@ -61,7 +61,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from connectors.oauth2 import DEFAULT_REFRESH_AHEAD, TokenAuth, TokenFile, token_file_path
+from connectors.oauth2 import DEFAULT_REFRESH_AHEAD, connection_auth, token_file_path
 from connectors.quickbooks import webhooks
 from connectors.quickbooks.client import (
     BATCH_MAX,
@@ -186,13 +186,9 @@ class QuickBooksConnector(BaseConnector):
             token_http = make_client(base_url, system=f"{system} token endpoint",
                                      retry=self.connection.retry, timeout=timeout,
                                      user_agent="liaison-hub/quickbooks")
-            auth = TokenAuth(
-                token_http, str(self.connection.setting("token_url") or DEFAULT_TOKEN_URL),
-                TokenFile(self.token_path(), VENDOR.name), vendor=VENDOR,
-                client_id=lambda: self.required_setting("client_id"),
-                client_secret=lambda: self.required_setting("client_secret"),
-                refresh_token=lambda: self.required_setting("refresh_token"),
-                refresh_ahead=self.number_setting("refresh_ahead_seconds", DEFAULT_REFRESH_AHEAD))
+            auth = connection_auth(self, token_http, vendor=VENDOR,
+                                   default_token_url=DEFAULT_TOKEN_URL,
+                                   refresh_required=True)
             realm = self.required_setting("realm_id")
             gate = gate_for(base_url, realm, int(self.number_setting("requests_per_second", 10)),
                             int(self.number_setting("requests_per_minute", 500)))

@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from connectors.oauth2 import DEFAULT_REFRESH_AHEAD, TokenAuth, TokenFile, token_file_path
+from connectors.oauth2 import DEFAULT_REFRESH_AHEAD, connection_auth, token_file_path
 from connectors.xero import webhooks
 from connectors.xero.client import (
     BATCH_MAX,
@@ -142,13 +142,9 @@ class XeroConnector(BaseConnector):
             token_http = make_client(base_url, system=f"{system} token endpoint",
                                      retry=self.connection.retry, timeout=timeout,
                                      user_agent="liaison-hub/xero")
-            auth = TokenAuth(
-                token_http, str(self.connection.setting("token_url") or DEFAULT_TOKEN_URL),
-                TokenFile(self.token_path(), VENDOR.name), vendor=VENDOR,
-                client_id=lambda: self.required_setting("client_id"),
-                client_secret=lambda: self.required_setting("client_secret"),
-                refresh_token=lambda: self.connection.setting("refresh_token") or None,
-                refresh_ahead=self.number_setting("refresh_ahead_seconds", DEFAULT_REFRESH_AHEAD))
+            auth = connection_auth(self, token_http, vendor=VENDOR,
+                                   default_token_url=DEFAULT_TOKEN_URL,
+                                   refresh_required=False)
             self._api = XeroClient(http, auth, self.required_setting("tenant_id"))
         return self._api
 
