@@ -26,9 +26,9 @@ from hub.store import Store
 # slower with 8 MB more memory at 20,000 (3,700-4,100 against 4,700-4,900 records/s):
 # hence the two limits. HUB_COMMIT_RECORDS sets both (tests that stop a run between two
 # commits use small batches).
-_SET = os.environ.get("HUB_COMMIT_RECORDS")
-COMMIT_RECORDS = int(_SET or 20_000)
-STREAM_RECORDS = int(_SET or 5_000)
+_FROM_ENV = os.environ.get("HUB_COMMIT_RECORDS")
+COMMIT_RECORDS = int(_FROM_ENV or 20_000)
+STREAM_RECORDS = int(_FROM_ENV or 5_000)
 COMMIT_SECONDS = 1.0
 
 
